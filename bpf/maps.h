@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The maps every kha-xdp program shares. Each program's skeleton declares
+ * them all; the loader pins the first set under <pin_root>/<ifname>/ and
+ * makes later programs reuse the pinned fds, so XDP, tc and cgroup hooks
+ * see one conntrack and one Maglev table. Types: headers/kha_abi.h.
+ */
+#ifndef KHA_BPF_MAPS_H
+#define KHA_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "kha_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KHA_MAX_VIPS * 2);
+	__type(key, struct kha_vip_key);
+	__type(value, struct kha_vip);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KHA_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct kha_vip_state);
+} vip_state SEC(".maps");
+
+/* max_entries is set by the loader: KHA_MAX_VIPS * 2 * ring_size */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KHA_MAX_VIPS * 2 * KHA_RING_SIZE_DEFAULT);
+	__type(key, __u32);
+	__type(value, __u32);
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KHA_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct kha_backend);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KHA_CT_ENTRIES);
+	__type(key, struct kha_flow_key);
+	__type(value, struct kha_ct);
+} conntrack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KHA_CT_ENTRIES);
+	__type(key, struct kha_flow_key);
+	__type(value, struct kha_snat);
+} snat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct kha_counters);
+} vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct kha_counters);
+} backend_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kha_reasons);
+} reasons SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kha_lb_config);
+} lb_config SEC(".maps");
+
+static __always_inline void kha_count(enum kha_reason r)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(&reasons, &zero);
+
+	if (c && r < KHA_R_MAX)
+		c[r] += 1; /* per-CPU slot: no atomics needed */
+}
+
+#endif /* KHA_BPF_MAPS_H */
