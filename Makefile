@@ -47,7 +47,16 @@ TEST_HDRS := $(wildcard tests/*.h)
 
 .PHONY: all test unit-test vmtest bench demo install uninstall clean deps fmt
 BENCH     := $(if $(wildcard tests/bench.c),$(O)/tests/bench)
-all: $(O)/kha-xdp $(TESTS) $(BENCH)
+# Lab tools for vmtests/ and the demo: tests/tools/*.c built like the tests,
+# tests/tools/*.bpf.c (the bridge ports' XDP_PASS) like the BPF objects.
+TOOL_SRCS := $(filter-out %.bpf.c,$(wildcard tests/tools/*.c))
+TOOLS     := $(patsubst tests/%.c,$(O)/tests/%,$(TOOL_SRCS)) \
+	     $(patsubst tests/%.bpf.c,$(O)/tests/%.bpf.o,$(wildcard tests/tools/*.bpf.c))
+all: $(O)/kha-xdp $(TESTS) $(BENCH) $(TOOLS)
+
+$(O)/tests/tools/%.bpf.o: tests/tools/%.bpf.c
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 deps:
 	./scripts/install-deps.sh

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Benchmark helpers for tests/bench.c (docs/benchmarks.md); never attached
+ * by the daemon.
+ *
+ * xdp_floor: the floor every data-plane path is compared with. It does
+ * what any forwarder must do at the least (read and write the Ethernet
+ * header) and transmits the frame back: the XDP_TX machinery plus one
+ * cache line of packet access, nothing else.
+ *
+ * xdp_pass_floor: the same for a program whose verdict is XDP_PASS, so the
+ * cost of non-VIP traffic can be separated from the kernel stack that
+ * receives it.
+ *
+ * xdp_peer: loaded on the far end of the bench veth pair. A native-XDP veth
+ * only delivers XDP_TX/XDP_REDIRECT frames when its peer runs an XDP
+ * program; it drops them there so the floor times a real transmit and no
+ * socket-buffer work of the receiver.
+ *
+ * xdp_bench_wrap: live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES) does NOT
+ * restore the packet bytes between repeats: a recycled page keeps what the
+ * previous run wrote (Documentation/bpf/bpf_prog_run.rst, and measured here:
+ * a MAC-swapping program sees each order half of the time). A NAT program
+ * would then time its own output, i.e. another path. The wrapper writes the
+ * template frame back into the packet, optionally makes it a new flow
+ * (a source address and port no repeat has used: bench_seq counts every
+ * packet), and tail-calls the program under test (bench_next[0]). The same
+ * wrapper in front of xdp_floor measures what the wrapper itself costs, so
+ * bench.c subtracts it exactly.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "csum.h"
+
+/* Eth + IPv4 (no options) + TCP (no options): the bench's frame */
+#define BENCH_PKT_LEN 54
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_next SEC(".maps");
+
+/* written by bench.c before each run (skeleton .bss) */
+__u8 bench_tmpl[BENCH_PKT_LEN];
+__u32 bench_newflow; /* 1: give every packet a fresh source addr:port */
+__u64 bench_seq;     /* packets the wrapper has seen (never reset) */
+__u64 bench_runs;    /* wrapper invocations, checked against repeats */
+
+SEC("xdp")
+int xdp_floor(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	unsigned char tmp[ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_pass_floor(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	/* one read of the header, like the floor: the verdict is the point */
+	return eth->h_proto ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int xdp_peer(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int xdp_bench_wrap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	struct tcphdr *tcp = (void *)(iph + 1);
+
+	if (data + BENCH_PKT_LEN > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, bench_tmpl, BENCH_PKT_LEN);
+	bench_runs++;
+	if (bench_newflow) {
+		/*
+		 * The template's low 16 address bits and its source port are
+		 * zero: add the sequence number there, fastest-moving bits in
+		 * the address so new flows spread over every backend (Maglev
+		 * hashes the address only). 2^31 distinct 5-tuples.
+		 */
+		__u64 seq = bench_seq++;
+		__be32 saddr = iph->saddr | bpf_htonl(seq & 0xffff);
+		__be16 sport = bpf_htons(1024 + ((seq >> 16) & 0x7fff));
+		__u32 d = 0;
+
+		d = csum_delta32(d, iph->saddr, saddr);
+		csum_apply(&iph->check, d);
+		d = csum_delta16(d, tcp->source, sport);
+		csum_apply(&tcp->check, d);
+		iph->saddr = saddr;
+		tcp->source = sport;
+	}
+	bpf_tail_call(ctx, &bench_next, 0);
+	return XDP_ABORTED;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Backend selection, NAT state and header rewriting for the XDP load
+ * balancer. Helpers return an XDP verdict, or KHA_CONTINUE when the caller
+ * should go on with the packet's story.
+ */
+#ifndef KHA_BPF_NAT_H
+#define KHA_BPF_NAT_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "kha_abi.h"
+#include "kha_hash.h"
+#include "maps.h"
+#include "csum.h"
+#include "parse.h"
+
+#define KHA_BE_USABLE (KHA_BE_F_PRESENT | KHA_BE_F_HEALTHY)
+
+/* ---- counters -------------------------------------------------------- */
+
+static __always_inline void count_packet(const struct pkt *p, __u32 vip_id,
+					 __u32 backend_id, int new_flow)
+{
+	struct kha_counters *c;
+
+	c = bpf_map_lookup_elem(&vip_stats, &vip_id);
+	if (c) {
+		c->packets++;
+		c->bytes += p->frame_len;
+		c->new_flows += new_flow;
+	}
+	c = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	if (c) {
+		c->packets++;
+		c->bytes += p->frame_len;
+		c->new_flows += new_flow;
+	}
+}
+
+static __always_inline int drop(enum kha_reason why)
+{
+	kha_count(why);
+	return XDP_DROP;
+}
+
+/* A packet that belongs to a VIP flow but cannot be translated whole. */
+static __always_inline int drop_bad(const struct pkt *p)
+{
+	return drop(p->bad == KHA_BAD_FRAGMENT ? KHA_R_drop_fragment :
+						 KHA_R_drop_bad_tcp);
+}
+
+/* ---- selection --------------------------------------------------------- */
+
+static __always_inline int backend_usable(const struct kha_backend *be)
+{
+	return (be->flags & KHA_BE_USABLE) == KHA_BE_USABLE;
+}
+
+/*
+ * Maglev: the slot is a hash of the client address only, in the VIP's
+ * currently published generation. Returns the backend or NULL when the
+ * table is empty (or names a backend that is no longer usable: the daemon
+ * is between clearing its flags and publishing the rebuilt table).
+ */
+static __always_inline struct kha_backend *
+select_backend(const struct kha_lb_config *cfg, __u32 vip_id, __be32 client,
+	       __u32 *backend_id)
+{
+	struct kha_addr addr = {};
+	struct kha_vip_state *st;
+	struct kha_backend *be;
+	__u32 ring_size = cfg->ring_size;
+	__u32 idx, *id;
+
+	if (!ring_size || ring_size > KHA_RING_SIZE_MAX)
+		return NULL;
+	st = bpf_map_lookup_elem(&vip_state, &vip_id);
+	if (!st)
+		return NULL;
+	addr.v4 = client;
+	idx = kha_ring_index(vip_id, st->active_gen & 1,
+			     kha_slot_of(&addr, ring_size), ring_size);
+	id = bpf_map_lookup_elem(&rings, &idx);
+	if (!id || *id == KHA_NO_BACKEND)
+		return NULL;
+	*backend_id = *id;
+	be = bpf_map_lookup_elem(&backends, id);
+	if (!be || !backend_usable(be) || be->family != KHA_AF_INET)
+		return NULL;
+	return be;
+}
+
+/* ---- rewriting ----------------------------------------------------------- */
+
+/*
+ * Rewrite the 4-tuple of an IPv4/TCP packet whose TCP header was checked
+ * whole (pkt.bad == KHA_BAD_NONE); both checksums are patched from the
+ * accumulated delta, so options and payload length never matter.
+ */
+static __always_inline void rewrite_tcp4(struct pkt *p, __be32 saddr,
+					 __be32 daddr, __be16 sport,
+					 __be16 dport)
+{
+	struct iphdr *iph = p->iph;
+	struct tcphdr *tcp = p->tcp;
+	__u32 d_ip = 0, d_tcp;
+
+	if ((void *)(tcp + 1) > p->data_end)
+		return; /* checked by the parser; this reassures the verifier */
+	d_ip = csum_delta32(d_ip, iph->saddr, saddr);
+	d_ip = csum_delta32(d_ip, iph->daddr, daddr);
+	d_tcp = csum_delta16(d_ip, tcp->source, sport);
+	d_tcp = csum_delta16(d_tcp, tcp->dest, dport);
+	iph->saddr = saddr;
+	iph->daddr = daddr;
+	tcp->source = sport;
+	tcp->dest = dport;
+	csum_apply(&iph->check, d_ip);
+	csum_apply(&tcp->check, d_tcp);
+}
+
+/* ---- sending --------------------------------------------------------------- */
+
+/*
+ * Route the (already translated) packet: MACs from the kernel's FIB and
+ * neighbour tables, out the same interface (XDP_TX) or another one
+ * (XDP_REDIRECT). An unresolved neighbour is the kernel's job: the packet
+ * is passed up translated and forwarded by the IP stack, which resolves the
+ * neighbour (needs net.ipv4.conf.<if>.forwarding=1 and accept_local=1, see
+ * docs/datapath.md). The FIB also requires forwarding on the ingress
+ * interface; without it every lookup fails (counted in drop_fib).
+ */
+static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
+	struct iphdr *iph = p->iph;
+	struct ethhdr *eth = p->eth;
+	__u32 ifindex = ctx->ingress_ifindex;
+	long rc;
+
+	fib.family = KHA_AF_INET;
+	fib.l4_protocol = iph->protocol; /* ports: no port-based rules */
+	fib.tot_len = bpf_ntohs(iph->tot_len);
+	fib.tos = iph->tos;
+	fib.ipv4_src = iph->saddr;
+	fib.ipv4_dst = iph->daddr;
+	fib.ifindex = ifindex;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		if (fib.ifindex == ifindex)
+			return XDP_TX;
+		return bpf_redirect(fib.ifindex, 0);
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		kha_count(KHA_R_pass_no_neigh);
+		return XDP_PASS;
+	}
+	/* blackhole, unreachable, prohibit, forwarding off, MTU too small */
+	return drop(KHA_R_drop_fib);
+}
+
+/*
+ * Empty table: refuse a SYN at once, like a host with no listener would
+ * (RFC 9293 3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>), so the
+ * client fails fast instead of retrying into a black hole. The reply is
+ * built in place with a 20-byte IP header (the SYN's IP options are not
+ * echoed) and no TCP options, then the frame is trimmed.
+ */
+static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
+{
+	struct iphdr *iph = p->iph;
+	struct tcphdr *tcp = p->tcp;
+	struct ethhdr *eth = p->eth;
+	__u8 mac[ETH_ALEN];
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	__u32 ack, sum;
+	int delta;
+
+	if ((void *)(tcp + 1) > p->data_end)
+		return XDP_DROP;
+	saddr = iph->saddr;
+	daddr = iph->daddr;
+	sport = tcp->source;
+	dport = tcp->dest;
+	/* SYN and FIN each take one sequence number */
+	ack = bpf_ntohl(tcp->seq) + (p->l4_len - tcp->doff * 4) + 1 + tcp->fin;
+
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+
+	iph->ihl = 5;
+	iph->tos = 0;
+	iph->tot_len = bpf_htons(sizeof(*iph) + sizeof(*tcp));
+	iph->id = 0;
+	iph->frag_off = bpf_htons(0x4000); /* DF */
+	iph->ttl = 64;
+	iph->protocol = IPPROTO_TCP;
+	iph->check = 0;
+	iph->saddr = daddr;
+	iph->daddr = saddr;
+	iph->check = csum_fold(csum_words((__u16 *)iph, sizeof(*iph) / 2, 0));
+
+	tcp = (void *)(iph + 1);
+	if ((void *)(tcp + 1) > p->data_end)
+		return XDP_DROP; /* cannot happen: the SYN was at least this long */
+	__builtin_memset(tcp, 0, sizeof(*tcp));
+	tcp->source = dport;
+	tcp->dest = sport;
+	tcp->ack_seq = bpf_htonl(ack);
+	tcp->doff = 5;
+	tcp->rst = 1;
+	tcp->ack = 1;
+	sum = csum_add(csum_add(0, daddr), saddr);
+	sum = csum_add(sum, bpf_htons(IPPROTO_TCP));
+	sum = csum_add(sum, bpf_htons(sizeof(*tcp)));
+	tcp->check = csum_fold(csum_words((__u16 *)tcp, sizeof(*tcp) / 2, sum));
+
+	delta = (int)(sizeof(*eth) + sizeof(*iph) + sizeof(*tcp)) -
+		(int)p->frame_len;
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	kha_count(KHA_R_rst_no_backend);
+	return XDP_TX;
+}
+
+/* ---- NAT state ------------------------------------------------------------ */
+
+/*
+ * Claim a source port for VIP -> backend: the reverse entry is inserted
+ * with BPF_NOEXIST, so two flows can never share one (backend, port) even
+ * when claimed on two CPUs at once. The first candidate is a hash of the
+ * client's address and port (a retransmitted SYN of a forgotten flow tends
+ * to get its port back), the others random. Returns 0 or -1 (exhausted).
+ */
+static __always_inline int snat_claim(const struct kha_lb_config *cfg,
+				      struct kha_flow_key *rkey,
+				      const struct kha_snat *rval, __u32 hash)
+{
+	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span;
+
+	if (!lo || hi < lo) {
+		lo = KHA_SNAT_PORT_LO_DEFAULT;
+		hi = KHA_SNAT_PORT_HI_DEFAULT;
+	}
+	span = hi - lo + 1;
+	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
+		__u32 r = i ? bpf_get_prandom_u32() : hash;
+
+		rkey->dport = bpf_htons(lo + r % span);
+		if (!bpf_map_update_elem(&snat, rkey, rval, BPF_NOEXIST))
+			return 0;
+	}
+	return -1;
+}
+
+/* The reverse entry a flow owns, so a re-selected flow can free it. */
+static __always_inline void snat_release(const struct pkt *p,
+					 const struct kha_ct *ct)
+{
+	struct kha_flow_key rkey = {};
+
+	rkey.src = ct->backend;
+	rkey.sport = ct->backend_port;
+	rkey.proto = IPPROTO_TCP;
+	rkey.family = KHA_AF_INET;
+	if (ct->snat_port) {
+		rkey.dst.v4 = p->iph->daddr;
+		rkey.dport = ct->snat_port;
+	} else {
+		rkey.dst.v4 = p->iph->saddr;
+		rkey.dport = p->tcp->source;
+	}
+	bpf_map_delete_elem(&snat, &rkey);
+}
+
+#endif /* KHA_BPF_NAT_H */

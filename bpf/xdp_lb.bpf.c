@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kha-xdp data plane: XDP load balancer for VIP:port -> backends.
+ *
+ *   client -> VIP:vip_port            Maglev on the client address, then
+ *     remote backend: full NAT        VIP:snat_port -> backend:port, FIB out
+ *     local backend:  DNAT only       client -> backend:port, to the kernel
+ *   backend -> VIP:snat_port          back to VIP:vip_port -> client, FIB out
+ *   ICMP frag-needed about a flow     translated to the other side
+ *   anything else                     XDP_PASS, untouched
+ *
+ * The packet's story, the drop/pass rules and the counters are described in
+ * docs/datapath.md; the maps in docs/maps.md and headers/kha_abi.h.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "kha_abi.h"
+#include "maps.h"
+#include "parse.h"
+#include "csum.h"
+#include "nat.h"
+#include "icmp.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/*
+ * Path 3: a backend answers VIP:snat_port. Only ports of the SNAT range
+ * can be ours, so other traffic pays one range compare, not a lookup.
+ */
+static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
+					   const struct kha_lb_config *cfg)
+{
+	__u16 dport = bpf_ntohs(p->tcp->dest);
+	struct kha_flow_key key = {};
+	struct kha_snat *s;
+	int verdict;
+
+	if (dport < cfg->snat_port_lo || dport > cfg->snat_port_hi)
+		return KHA_CONTINUE;
+	flow_key_of(p, &key);
+	s = bpf_map_lookup_elem(&snat, &key);
+	/* local-backend entries (dst = client) are the tc program's */
+	if (!s || s->vip.v4 != p->iph->daddr)
+		return KHA_CONTINUE;
+	if (p->bad)
+		return drop_bad(p);
+
+	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
+	verdict = fib_forward(ctx, p);
+	if (verdict != XDP_DROP)
+		count_packet(p, s->vip_id, s->backend_id, 0);
+	return verdict;
+}
+
+/* Paths 1+2/4, once the backend is known: rewrite and send. */
+static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
+				      const struct kha_ct *ct, int new_flow)
+{
+	int verdict;
+
+	if (!ct->snat_port) {
+		/* DNAT only: the local stack answers, tc egress un-NATs */
+		rewrite_tcp4(p, p->iph->saddr, ct->backend.v4, p->tcp->source,
+			     ct->backend_port);
+		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
+		kha_count(KHA_R_pass_local_backend);
+		return XDP_PASS;
+	}
+	rewrite_tcp4(p, p->iph->daddr, ct->backend.v4, ct->snat_port,
+		     ct->backend_port);
+	verdict = fib_forward(ctx, p);
+	if (verdict != XDP_DROP)
+		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
+	return verdict;
+}
+
+/*
+ * An established flow stays on its backend while the backend is configured
+ * and healthy, even when drained (weight 0: no longer in the ring). If it
+ * is gone, or its id now names another address, the flow is re-selected.
+ */
+static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
+				       const struct kha_ct *ct)
+{
+	struct kha_backend *be;
+
+	be = bpf_map_lookup_elem(&backends, &ct->backend_id);
+	if (!be || !backend_usable(be) || be->addr.v4 != ct->backend.v4 ||
+	    be->port != ct->backend_port)
+		return KHA_CONTINUE;
+	return to_backend(ctx, p, ct, 0);
+}
+
+/*
+ * A new flow (or one whose backend left): pick a backend from the Maglev
+ * table, claim the NAT state, record the flow, send.
+ */
+static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
+				    const struct kha_lb_config *cfg,
+				    const struct kha_vip *vip,
+				    struct kha_ct *old)
+{
+	struct kha_flow_key key = {}, rkey = {};
+	struct kha_snat rval = {};
+	struct kha_ct ct = {};
+	struct kha_backend *be;
+	__u32 backend_id = 0;
+
+	if (old) {
+		kha_count(KHA_R_reselect);
+		snat_release(p, old);
+	}
+	be = select_backend(cfg, vip->vip_id, p->iph->saddr, &backend_id);
+	if (!be) {
+		if (old) {
+			flow_key_of(p, &key);
+			bpf_map_delete_elem(&conntrack, &key);
+		}
+		if (p->tcp->syn && !p->tcp->ack && !p->tcp->rst)
+			return send_rst(ctx, p);
+		return drop(KHA_R_drop_no_backend);
+	}
+
+	ct.backend = be->addr;
+	ct.backend_port = be->port;
+	ct.backend_id = backend_id;
+	ct.vip_id = vip->vip_id;
+
+	rval.client.v4 = p->iph->saddr;
+	rval.vip.v4 = p->iph->daddr;
+	rval.client_port = p->tcp->source;
+	rval.vip_port = p->tcp->dest;
+	rval.vip_id = vip->vip_id;
+	rval.backend_id = backend_id;
+
+	rkey.src = be->addr;
+	rkey.sport = be->port;
+	rkey.proto = IPPROTO_TCP;
+	rkey.family = KHA_AF_INET;
+	if (be->flags & KHA_BE_F_LOCAL) {
+		/* keyed by the local stack's reply, for tc egress */
+		rkey.dst.v4 = p->iph->saddr;
+		rkey.dport = p->tcp->source;
+		if (bpf_map_update_elem(&snat, &rkey, &rval, BPF_ANY))
+			return drop(KHA_R_ct_insert_fail);
+	} else {
+		__u32 hash = kha_fmix32(p->iph->saddr ^
+					((__u32)p->tcp->source << 16));
+
+		rkey.dst.v4 = p->iph->daddr;
+		if (snat_claim(cfg, &rkey, &rval, hash))
+			return drop(KHA_R_drop_snat_exhausted);
+		ct.snat_port = rkey.dport;
+	}
+
+	flow_key_of(p, &key);
+	if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY)) {
+		bpf_map_delete_elem(&snat, &rkey);
+		return drop(KHA_R_ct_insert_fail);
+	}
+	return to_backend(ctx, p, &ct, 1);
+}
+
+SEC("xdp")
+int xdp_lb(struct xdp_md *ctx)
+{
+	struct kha_flow_key key = {};
+	struct kha_vip_key vkey = {};
+	struct kha_lb_config *cfg;
+	struct kha_vip *vip;
+	struct kha_ct *ct;
+	struct pkt p;
+	__u32 zero = 0;
+	int verdict;
+
+	/* Ethernet / IPv4 / TCP or ICMP; everything else is the kernel's */
+	verdict = parse_packet(ctx, &p);
+	if (verdict != KHA_CONTINUE)
+		return verdict;
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!cfg)
+		return XDP_PASS;
+
+	/* an ICMP error about one of our flows */
+	if (p.icmp)
+		return icmp_translate(ctx, &p);
+	if (!p.tcp)
+		return XDP_PASS; /* cannot happen; the verifier cannot know */
+
+	/* a backend's reply to VIP:snat_port */
+	verdict = reply_translate(ctx, &p, cfg);
+	if (verdict != KHA_CONTINUE)
+		return verdict;
+
+	/* not for a VIP: SSH, :6443, VRRP... untouched */
+	vkey.addr.v4 = p.iph->daddr;
+	vkey.port = p.tcp->dest;
+	vkey.proto = IPPROTO_TCP;
+	vkey.family = KHA_AF_INET;
+	vip = bpf_map_lookup_elem(&vips, &vkey);
+	if (!vip || !(vip->flags & KHA_VIP_F_ACTIVE))
+		return XDP_PASS;
+	if (p.bad)
+		return drop_bad(&p);
+
+	/* an established flow keeps its backend */
+	flow_key_of(&p, &key);
+	ct = bpf_map_lookup_elem(&conntrack, &key);
+	if (ct) {
+		verdict = established(ctx, &p, ct);
+		if (verdict != KHA_CONTINUE)
+			return verdict;
+	}
+
+	/* a new flow, or one whose backend is gone */
+	return new_flow(ctx, &p, cfg, vip, ct);
+}

@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Live-traffic comparison: haproxy (Debian's, TCP mode, `balance source`, as
+# in the deployment kha-xdp replaces) against kha-xdp (native XDP on the LB's
+# veth), same lab, same client, same backends. docs/benchmarks.md.
+#
+#   switch ns: br0 --+-- c   client   NET.21        wrk
+#                    +-- lb  LB       NET.2, VIP NET.100/32
+#                    +-- b1..b3       NET.11-.13, haproxy answering HTTP
+#                                     200 itself on :6443 (a fast server
+#                                     in C, so the backends are not what
+#                                     is measured)
+#
+# Two loads per LB, each for DURATION seconds with wrk:
+#   keep-alive  CONNS connections, many requests each: packets per second
+#               through an established flow (XDP: path 1+2 and 3)
+#   close       `Connection: close`: every request is a new TCP connection
+#               (XDP: the new-flow path, SNAT port claim, conntrack insert)
+# and prints requests/s and latency for both LBs, and their ratio.
+#
+# Everything lives in namespaces named bnhp<pid>-*, removed on exit.
+# Usage: scripts/bench-haproxy.sh [DURATION_SECONDS] (default 10)
+#   The machine has 2 CPUs shared by wrk, the LB and the backends: the
+#   numbers compare the two LBs' cost on this box, not line rate.
+set -u
+. "$(dirname "$0")/lab.sh"
+
+DURATION=${1:-10}
+CONNS=${BENCH_CONNS:-64}
+NET=10.231.0
+
+command -v wrk >/dev/null || { echo "bench-haproxy: wrk missing (apt-get install wrk)" >&2; exit 1; }
+command -v haproxy >/dev/null || { echo "bench-haproxy: haproxy missing" >&2; exit 1; }
+[ -x "$KHA" ] || { echo "bench-haproxy: $KHA not built (make)" >&2; exit 1; }
+
+lab_init bnhp
+
+VIP=$NET.100
+VPORT=8443
+BPORT=6443
+LB_ADDR=$NET.2
+CLIENT=$NET.21
+BACKENDS=("$NET.11:$BPORT" "$NET.12:$BPORT" "$NET.13:$BPORT")
+
+lab_switch
+lab_node c "$CLIENT/24"
+lab_node lb "$LB_ADDR/24" "$VIP/32"
+for i in 1 2 3; do
+	lab_node "b$i" "$NET.1$i/24"
+	cat >"$LAB_DIR/b$i.cfg" <<EOF
+global
+	maxconn 8000
+	nbthread 1
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend api
+	bind $NET.1$i:$BPORT
+	http-request return status 200 content-type text/plain string "b$i ok"
+EOF
+	lab_bg "b$i" "$LAB_DIR/b$i.log" haproxy -db -f "$LAB_DIR/b$i.cfg"
+	lab_wait_listen "b$i" "$NET.1$i:$BPORT" || lab_die "backend b$i haproxy does not listen"
+done
+lab_lb_port lb
+lab_sysctl lb net.ipv4.ip_forward=1
+lab_neigh lb "${BACKENDS[@]%:*}" "$CLIENT"
+# time-wait reuse on the client: the close load opens thousands of
+# connections per second from one address
+lab_sysctl c net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+for i in 1 2 3; do lab_sysctl "b$i" net.ipv4.tcp_tw_reuse=1; done
+
+# run_wrk LABEL EXTRA...: one wrk run from the client; prints
+# "LABEL req_per_s p50_ms p99_ms errors"
+run_wrk() {
+	local label=$1 out rps p50 p99 errs
+	shift
+	out=$(lab_exec c wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" \
+		"http://$VIP:$VPORT/" 2>&1)
+	echo "$out" >"$LAB_DIR/wrk-$label.txt"
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+	p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
+	p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+	errs=$(awk '/Socket errors:/ { e = $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }' <<<"$out" | tr -d ,)
+	echo "$label ${rps:-0} ${p50:-?} ${p99:-?} ${errs:-0}"
+}
+
+declare -A R=()
+measure() {
+	local lb=$1 line
+	for load in keepalive close; do
+		if [ $load = close ]; then
+			line=$(run_wrk "$lb-$load" -H "Connection: close")
+		else
+			line=$(run_wrk "$lb-$load")
+		fi
+		R[$lb-$load]=$line
+		echo "# $line"
+	done
+}
+
+# --- haproxy ----------------------------------------------------------------
+cat >"$LAB_DIR/lb.cfg" <<EOF
+global
+	maxconn 8000
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend vip
+	bind $VIP:$VPORT
+	default_backend apiservers
+backend apiservers
+	balance source
+EOF
+for b in "${BACKENDS[@]}"; do echo "	server ${b%:*} $b" >>"$LAB_DIR/lb.cfg"; done
+lab_bg lb "$LAB_DIR/lb-haproxy.log" haproxy -db -f "$LAB_DIR/lb.cfg"
+HAP_PID=$LAB_LAST_PID
+lab_wait_listen lb "$VIP:$VPORT" || lab_die "haproxy on the LB does not listen"
+echo "# haproxy $(haproxy -v | head -1 | awk '{print $3}'), TCP mode, balance source, $CONNS connections, ${DURATION}s per load"
+measure haproxy
+kill "$HAP_PID"
+wait "$HAP_PID" 2>/dev/null
+
+# --- kha-xdp ----------------------------------------------------------------
+args=(attach eth0 --no-local --xdp-mode native --vip "$VIP:$VPORT" --pin-root "$LAB_PIN")
+for b in "${BACKENDS[@]}"; do args+=(--backend "$b"); done
+out=$(lab_kha lb "${args[@]}" 2>&1) || lab_die "kha-xdp attach: $out"
+echo "# kha-xdp attach eth0 (native XDP), same VIP, same backends"
+measure kha-xdp
+# the XDP program really carried the traffic: its counters moved
+pk=$(lab_counters "$LAB_PIN/eth0/vip_stats" 0 | awk '{ print $1, $3 }')
+echo "# kha-xdp vip_stats: packets new_flows = $pk"
+lab_kha lb detach eth0 --pin-root "$LAB_PIN" >/dev/null 2>&1
+
+# --- table ------------------------------------------------------------------
+printf '\n%-10s %-9s %12s %9s %9s %7s\n' load lb "req/s" "p50" "p99" errors
+for load in keepalive close; do
+	for lb in haproxy kha-xdp; do
+		set -- ${R[$lb-$load]}
+		printf '%-10s %-9s %12s %9s %9s %7s\n' "$load" "$lb" "$2" "$3" "$4" "$5"
+	done
+done
+echo
+for load in keepalive close; do
+	set -- ${R[haproxy-$load]}
+	h=$2
+	set -- ${R[kha-xdp-$load]}
+	x=$2
+	awk -v l="$load" -v h="$h" -v x="$x" 'BEGIN {
+		if (h > 0) printf "%-10s kha-xdp / haproxy = %.2fx requests/s\n", l, x / h }'
+done

@@ -1,0 +1,886 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * `make bench`: nanoseconds per packet of the XDP data plane, through
+ * bpf_prog_test_run_opts() in live-frames mode, beside a floor measured in
+ * the same run. Method and caveats: docs/benchmarks.md.
+ *
+ * The process moves itself into a private network namespace (unshare), so
+ * nothing it creates is visible outside it and everything vanishes when it
+ * exits, even on a crash:
+ *
+ *   bn0 (10.2.0.10/24, the LB interface; frames are "received" here)
+ *    |  veth, checksum offload off both ends
+ *   bn1 (runs xdp_peer, which drops: XDP_TX frames are really delivered)
+ *
+ *   backends 10.2.0.1-3:6443, client net 10.1.0.0/16 via 10.2.0.254, all
+ *   with permanent neighbour entries on bn0, forwarding on: bpf_fib_lookup
+ *   succeeds for both directions.
+ *
+ * Paths, each proven by counters after every timed call (a mismatch aborts
+ * the bench, it never prints a number for the wrong path):
+ *   established   client -> VIP, flow pre-created    vip packets += N,
+ *                                                    new_flows += 0
+ *   reply         backend -> VIP:snat_port           vip packets += N
+ *   new flow      SYN, a 5-tuple no repeat has used  new_flows += N,
+ *                                                    conntrack == N
+ *   non-VIP       client -> node:22                  no LB counter moves,
+ *                                                    IP InReceives += N
+ *   XDP_TX'd frames of every path arrive on bn1      peer drops += N
+ *
+ * Usage: bench [-n repeats] [-r rounds] [-c chunk] [-b batch]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kha_abi.h"
+#include "maglev.h"
+#include "bench_floor.skel.h"
+#include "xdp_lb.skel.h"
+
+#define BENCH_PKT_LEN 54 /* as in bpf/bench_floor.bpf.c */
+
+#define LB_IF "bn0"
+#define PEER_IF "bn1"
+#define LB_MAC "\x02\x00\x00\x00\x00\x10"
+#define GW_MAC "\x02\x00\x00\x00\x01\xfe"
+#define NODE_ADDR "10.2.0.10"
+#define GW_ADDR "10.2.0.254"
+#define VIP_ADDR "10.0.0.100"
+#define VIP_PORT 8443
+#define BE_PORT 6443
+#define NR_BE 3
+#define CLIENT_ADDR "10.1.0.1"
+#define CLIENT_PORT 40000
+#define NEWFLOW_BASE "10.1.0.0" /* low 16 bits + port filled per packet */
+#define SNAT_LO 10240
+#define SNAT_HI 32767
+#define RING_SIZE KHA_RING_SIZE_DEFAULT
+
+static const char *be_addr[NR_BE] = { "10.2.0.1", "10.2.0.2", "10.2.0.3" };
+static const char *be_mac[NR_BE] = { "02:00:00:00:01:01", "02:00:00:00:01:02",
+				     "02:00:00:00:01:03" };
+
+static struct {
+	unsigned int repeat, rounds, chunk, batch;
+} opt = { 1000000, 3, 10000, 64 };
+
+static struct bench_floor *fl;
+static struct xdp_lb *lb;
+static int lb_ifindex, ncpu;
+static uint32_t *rings_mem;
+static size_t rings_len;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static void sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc != 0)
+		die("setup command failed (status %d): %s", rc, cmd);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static __be32 ip4(const char *s)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		die("bad address %s", s);
+	return a.s_addr;
+}
+
+/* ---- packets ------------------------------------------------------------ */
+
+static uint32_t sum16(const void *p, size_t len, uint32_t sum)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* A 54-byte Ethernet/IPv4/TCP frame with both checksums computed whole. */
+static void build_tcp(uint8_t *f, const uint8_t *smac, const uint8_t *dmac,
+		      __be32 saddr, __be32 daddr, uint16_t sport,
+		      uint16_t dport, uint8_t flags)
+{
+	struct ethhdr *eth = (void *)f;
+	struct iphdr *iph = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(iph + 1);
+	uint32_t ps;
+
+	memset(f, 0, BENCH_PKT_LEN);
+	memcpy(eth->h_dest, dmac, ETH_ALEN);
+	memcpy(eth->h_source, smac, ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IP);
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->tot_len = htons(sizeof(*iph) + sizeof(*tcp));
+	iph->id = htons(1);
+	iph->frag_off = htons(0x4000);
+	iph->ttl = 64;
+	iph->protocol = IPPROTO_TCP;
+	iph->saddr = saddr;
+	iph->daddr = daddr;
+	iph->check = fold(sum16(iph, sizeof(*iph), 0));
+	tcp->source = htons(sport);
+	tcp->dest = htons(dport);
+	tcp->seq = htonl(1000);
+	tcp->ack_seq = htonl(flags & 0x10 ? 2000 : 0);
+	tcp->doff = 5;
+	((uint8_t *)tcp)[13] = flags;
+	tcp->window = htons(64240);
+	ps = sum16(&iph->saddr, 8, 0) + IPPROTO_TCP + sizeof(*tcp);
+	tcp->check = fold(sum16(tcp, sizeof(*tcp), ps));
+}
+
+#define TH_RST 0x04
+#define TH_SYN 0x02
+#define TH_ACK 0x10
+
+/* ---- lab ---------------------------------------------------------------- */
+
+static void lab_up(void)
+{
+	char cmd[512];
+
+	if (unshare(CLONE_NEWNET))
+		die("unshare(CLONE_NEWNET): %s (needs root)", strerror(errno));
+	sh("ip link set lo up");
+	/* no IPv6: no router solicitation or DAD frame may reach the peer
+	 * and be counted as one of ours */
+	sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+	   "net.ipv6.conf.default.disable_ipv6=1");
+	sh("ip link add " LB_IF " address 02:00:00:00:00:10 type veth peer name "
+	   PEER_IF " address 02:00:00:00:00:11");
+	sh("ethtool -K " LB_IF " tx off rx off >/dev/null");
+	sh("ethtool -K " PEER_IF " tx off rx off >/dev/null");
+	sh("ip link set " LB_IF " up && ip link set " PEER_IF " up");
+	sh("ip addr add " NODE_ADDR "/24 dev " LB_IF);
+	sh("sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf." LB_IF
+	   ".forwarding=1");
+	sh("ip neigh replace " GW_ADDR " lladdr 02:00:00:00:01:fe nud permanent dev " LB_IF);
+	for (int i = 0; i < NR_BE; i++) {
+		snprintf(cmd, sizeof(cmd),
+			 "ip neigh replace %s lladdr %s nud permanent dev " LB_IF,
+			 be_addr[i], be_mac[i]);
+		sh(cmd);
+	}
+	sh("ip route add 10.1.0.0/16 via " GW_ADDR " dev " LB_IF);
+	lb_ifindex = if_nametoindex(LB_IF);
+	if (!lb_ifindex)
+		die("%s: %s", LB_IF, strerror(errno));
+}
+
+static void attach_peer(void)
+{
+	int ifindex = if_nametoindex(PEER_IF);
+	int err;
+
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(fl->progs.xdp_peer),
+			     XDP_FLAGS_DRV_MODE, NULL);
+	if (err)
+		die("attach xdp_peer to %s: %s", PEER_IF, strerror(-err));
+}
+
+/* frames the peer's XDP program dropped: every XDP_TX that arrived */
+static uint64_t peer_xdp_drops(void)
+{
+	FILE *f = popen("ethtool -S " PEER_IF, "r");
+	char line[256];
+	uint64_t total = 0, v;
+
+	if (!f)
+		die("ethtool -S %s: %s", PEER_IF, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " rx_queue_%*u_xdp_drops: %lu", &v) == 1)
+			total += v;
+	pclose(f);
+	return total;
+}
+
+/* Ip InReceives of this namespace: packets XDP_PASS handed to the stack */
+static uint64_t ip_in_receives(void)
+{
+	FILE *f = fopen("/proc/self/net/snmp", "r");
+	char hdr[1024], val[1024];
+	uint64_t r = 0;
+
+	if (!f)
+		die("/proc/self/net/snmp: %s", strerror(errno));
+	while (fgets(hdr, sizeof(hdr), f) && fgets(val, sizeof(val), f)) {
+		if (strncmp(hdr, "Ip:", 3))
+			continue;
+		/* Forwarding DefaultTTL InReceives ... */
+		if (sscanf(val, "Ip: %*d %*d %lu", &r) != 1)
+			die("cannot parse Ip line of /proc/net/snmp");
+		break;
+	}
+	fclose(f);
+	return r;
+}
+
+/* ---- maps --------------------------------------------------------------- */
+
+static void map_put(struct bpf_map *m, const void *k, const void *v)
+{
+	int err = bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY);
+
+	if (err)
+		die("update %s: %s", bpf_map__name(m), strerror(errno));
+}
+
+static struct maglev_backend mb[KHA_MAX_BACKENDS];
+static uint32_t scratch[KHA_RING_SIZE_MAX];
+
+/*
+ * What the daemon does on a health change: build the VIP's table into the
+ * inactive generation of the mmapped rings map, then flip active_gen with
+ * one update. Returns the time it took (build, copy, flip).
+ */
+static uint64_t publish(uint32_t vip_id, int n, uint64_t *build_ns)
+{
+	struct kha_vip_state st;
+	uint32_t gen;
+	uint64_t t0 = now_ns(), t1;
+	int err;
+
+	err = maglev_build(mb, n, scratch, RING_SIZE);
+	if (err)
+		die("maglev_build(%d backends): %s", n, strerror(-err));
+	t1 = now_ns();
+	if (bpf_map_lookup_elem(bpf_map__fd(lb->maps.vip_state), &vip_id, &st))
+		die("lookup vip_state: %s", strerror(errno));
+	gen = !st.active_gen;
+	memcpy(rings_mem + kha_ring_index(vip_id, gen, 0, RING_SIZE), scratch,
+	       RING_SIZE * sizeof(uint32_t));
+	st.active_gen = gen;
+	st.nr_healthy = n;
+	map_put(lb->maps.vip_state, &vip_id, &st);
+	if (build_ns)
+		*build_ns = t1 - t0;
+	return now_ns() - t0;
+}
+
+static void lb_setup(void)
+{
+	struct kha_lb_config cfg = {
+		.snat_port_lo = SNAT_LO,
+		.snat_port_hi = SNAT_HI,
+		.ring_size = RING_SIZE,
+		.local_addr.v4 = ip4(NODE_ADDR),
+	};
+	struct kha_vip_key vk = {
+		.addr.v4 = ip4(VIP_ADDR),
+		.port = htons(VIP_PORT),
+		.proto = IPPROTO_TCP,
+		.family = KHA_AF_INET,
+	};
+	struct kha_vip vip = { .vip_id = 0, .flags = KHA_VIP_F_ACTIVE };
+	struct kha_vip_state st = { 0, 0 };
+	uint32_t zero = 0;
+	size_t pg = sysconf(_SC_PAGESIZE);
+	void *m;
+
+	map_put(lb->maps.lb_config, &zero, &cfg);
+	map_put(lb->maps.vips, &vk, &vip);
+	map_put(lb->maps.vip_state, &zero, &st);
+	for (uint32_t i = 0; i < NR_BE; i++) {
+		struct kha_backend be = {
+			.addr.v4 = ip4(be_addr[i]),
+			.port = htons(BE_PORT),
+			.family = KHA_AF_INET,
+			.flags = KHA_BE_F_PRESENT | KHA_BE_F_HEALTHY,
+			.vip_id = 0,
+			.weight = 1,
+		};
+		map_put(lb->maps.backends, &i, &be);
+		mb[i] = (struct maglev_backend){ .addr = be.addr, .port = BE_PORT,
+						 .weight = 1, .id = i };
+	}
+	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(uint32_t) +
+		     pg - 1) / pg * pg;
+	m = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(lb->maps.rings), 0);
+	if (m == MAP_FAILED)
+		die("mmap rings: %s", strerror(errno));
+	rings_mem = m;
+	publish(0, NR_BE, NULL);
+}
+
+struct snap {
+	struct kha_counters vip, be[NR_BE];
+	uint64_t reasons[KHA_R_MAX];
+	uint64_t runs, peer_drops, in_receives;
+};
+
+static void percpu_sum(struct bpf_map *m, uint32_t key, uint64_t *out,
+		       size_t words)
+{
+	size_t vsz = bpf_map__value_size(m);
+	uint64_t *buf = calloc(ncpu, vsz);
+
+	if (!buf)
+		die("out of memory");
+	if (bpf_map_lookup_elem(bpf_map__fd(m), &key, buf))
+		die("lookup %s[%u]: %s", bpf_map__name(m), key, strerror(errno));
+	memset(out, 0, words * 8);
+	for (int c = 0; c < ncpu; c++)
+		for (size_t w = 0; w < words; w++)
+			out[w] += buf[c * (vsz / 8) + w];
+	free(buf);
+}
+
+static void snapshot(struct snap *s)
+{
+	percpu_sum(lb->maps.vip_stats, 0, (uint64_t *)&s->vip, 3);
+	for (uint32_t i = 0; i < NR_BE; i++)
+		percpu_sum(lb->maps.backend_stats, i, (uint64_t *)&s->be[i], 3);
+	percpu_sum(lb->maps.reasons, 0, s->reasons, KHA_R_MAX);
+	s->runs = fl->bss->bench_runs;
+	s->peer_drops = peer_xdp_drops();
+	s->in_receives = ip_in_receives();
+}
+
+static const char *reason_names[] = {
+#define KHA_X_NAME(name) #name,
+	KHA_REASONS(KHA_X_NAME)
+#undef KHA_X_NAME
+};
+
+static long map_count(struct bpf_map *m)
+{
+	struct kha_flow_key k, next;
+	int fd = bpf_map__fd(m);
+	long n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		n++;
+		k = next;
+		prev = &k;
+	}
+	return n;
+}
+
+static void map_clear(struct bpf_map *m)
+{
+	static struct kha_flow_key keys[KHA_CT_ENTRIES];
+	struct kha_flow_key k;
+	int fd = bpf_map__fd(m);
+	__u32 n = 0, cnt;
+	void *prev = NULL;
+
+	while (n < KHA_CT_ENTRIES && !bpf_map_get_next_key(fd, prev, &keys[n])) {
+		k = keys[n++];
+		prev = &k;
+	}
+	cnt = n;
+	if (n && bpf_map_delete_batch(fd, keys, &cnt, NULL))
+		die("clear %s: %s", bpf_map__name(m), strerror(errno));
+	if (map_count(m))
+		die("clear %s: entries left", bpf_map__name(m));
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+/* One live-frames call; returns the kernel's ns per repeat. */
+static unsigned int run_live(int prog_fd, const uint8_t *pkt, unsigned int repeat)
+{
+	struct xdp_md ctx = {
+		.data_end = BENCH_PKT_LEN,
+		.ingress_ifindex = lb_ifindex,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt,
+		    .data_size_in = BENCH_PKT_LEN, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx),
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = repeat,
+		    .batch_size = opt.batch);
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		die("live test run: %s", strerror(errno));
+	return o.duration;
+}
+
+/* One plain (non-live) call: verdict and output bytes come back. */
+static unsigned int run_plain(int prog_fd, const uint8_t *pkt, unsigned int repeat,
+			      uint8_t *out, uint32_t *retval)
+{
+	uint8_t buf[256];
+	struct xdp_md ctx = {
+		.data_end = BENCH_PKT_LEN,
+		.ingress_ifindex = lb_ifindex,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt,
+		    .data_size_in = BENCH_PKT_LEN, .data_out = out ? out : buf,
+		    .data_size_out = sizeof(buf), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		die("test run: %s", strerror(errno));
+	*retval = o.retval;
+	return o.duration;
+}
+
+static void set_next(int prog_fd)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(fl->maps.bench_next), &zero,
+				&prog_fd, BPF_ANY))
+		die("bench_next: %s", strerror(errno));
+}
+
+/* run `target` behind the wrapper on template `pkt` */
+static unsigned int run_wrapped(int target_fd, const uint8_t *pkt, int newflow,
+				unsigned int repeat)
+{
+	set_next(target_fd);
+	memcpy(fl->bss->bench_tmpl, pkt, BENCH_PKT_LEN);
+	fl->bss->bench_newflow = newflow;
+	return run_live(bpf_program__fd(fl->progs.xdp_bench_wrap), pkt, repeat);
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+struct expect {
+	uint64_t vip_packets, vip_new, be_packets, be_new;
+	int be; /* backend that must carry them; -1: spread, summed */
+	int txed;      /* frames must arrive on the peer */
+	int passed;    /* frames must reach the IP stack */
+};
+
+static void check(const char *what, const struct snap *a, const struct snap *b,
+		  uint64_t n, const struct expect *e)
+{
+	uint64_t bp = 0, bn = 0;
+	char err[1024] = "";
+
+#define CHK(cond, ...) \
+	do {                                                                 \
+		size_t l_ = strlen(err);                                     \
+		if (!(cond) && l_ < sizeof(err) - 2) {                       \
+			if (l_)                                              \
+				err[l_++] = ';', err[l_++] = ' ';            \
+			snprintf(err + l_, sizeof(err) - l_, __VA_ARGS__);   \
+		}                                                            \
+	} while (0)
+	CHK(b->runs - a->runs == n, "wrapper ran %lu times, not %lu",
+	    b->runs - a->runs, n);
+	CHK(b->vip.packets - a->vip.packets == e->vip_packets,
+	    "vip packets +%lu, expected +%lu",
+	    (uint64_t)(b->vip.packets - a->vip.packets),
+	    e->vip_packets);
+	CHK(b->vip.new_flows - a->vip.new_flows == e->vip_new,
+	    "vip new_flows +%lu, expected +%lu",
+	    (uint64_t)(b->vip.new_flows - a->vip.new_flows), e->vip_new);
+	for (int i = 0; i < NR_BE; i++) {
+		uint64_t p = b->be[i].packets - a->be[i].packets;
+		uint64_t f = b->be[i].new_flows - a->be[i].new_flows;
+
+		if (e->be >= 0 && i != e->be)
+			CHK(p == 0 && f == 0, "backend %d moved (+%lu packets)", i, p);
+		bp += p;
+		bn += f;
+	}
+	CHK(bp == e->be_packets, "backend packets +%lu, expected +%lu", bp,
+	    e->be_packets);
+	CHK(bn == e->be_new, "backend new_flows +%lu, expected +%lu", bn,
+	    e->be_new);
+	for (int r = 0; r < KHA_R_MAX; r++)
+		CHK(b->reasons[r] == a->reasons[r], "reason %s +%lu",
+		    reason_names[r], b->reasons[r] - a->reasons[r]);
+	if (e->txed)
+		CHK(b->peer_drops - a->peer_drops == n,
+		    "%lu frames arrived on the peer, not %lu",
+		    b->peer_drops - a->peer_drops, n);
+	else
+		CHK(b->peer_drops == a->peer_drops,
+		    "%lu frames arrived on the peer, expected none",
+		    b->peer_drops - a->peer_drops);
+	if (e->passed)
+		CHK(b->in_receives - a->in_receives >= n,
+		    "IP stack received %lu, expected >= %lu",
+		    b->in_receives - a->in_receives, n);
+#undef CHK
+	if (err[0])
+		die("%s: wrong path: %s", what, err);
+}
+
+/* ---- the bench ---------------------------------------------------------- */
+
+enum {
+	M_FLOOR,      /* xdp_floor, direct */
+	M_WFLOOR,     /* wrapper -> xdp_floor */
+	M_WFLOOR_NEW, /* wrapper (new-flow rewrite) -> xdp_floor */
+	M_WPASS,      /* wrapper -> xdp_pass_floor (non-VIP template) */
+	M_EST, M_REPLY, M_NEW, M_NONVIP,
+	M_PFLOOR, M_PNONVIP, /* plain test-run mode */
+	M__MAX
+};
+static const char *mname[M__MAX] = {
+	"floor (xdp_floor)", "wrapper+floor", "wrapper(newflow)+floor",
+	"wrapper+pass_floor", "wrapper+established", "wrapper+reply",
+	"wrapper(newflow)+new flow", "wrapper+non-VIP",
+	"plain: floor", "plain: non-VIP",
+};
+static double res[M__MAX][64];
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(int m)
+{
+	double v[64];
+
+	memcpy(v, res[m], opt.rounds * sizeof(double));
+	qsort(v, opt.rounds, sizeof(double), cmp_d);
+	return opt.rounds & 1 ? v[opt.rounds / 2] :
+				(v[opt.rounds / 2 - 1] + v[opt.rounds / 2]) / 2;
+}
+
+static struct kha_ct est_ct;
+static uint8_t pkt_syn[BENCH_PKT_LEN], pkt_est[BENCH_PKT_LEN],
+	pkt_reply[BENCH_PKT_LEN], pkt_nonvip[BENCH_PKT_LEN],
+	pkt_newflow[BENCH_PKT_LEN];
+
+/* Open the benchmark flow (one plain run of its SYN) and build its reply. */
+static void make_established(void)
+{
+	struct kha_flow_key k = {
+		.src.v4 = ip4(CLIENT_ADDR), .dst.v4 = ip4(VIP_ADDR),
+		.sport = htons(CLIENT_PORT), .dport = htons(VIP_PORT),
+		.proto = IPPROTO_TCP, .family = KHA_AF_INET,
+	};
+	uint8_t out[256], mac[ETH_ALEN];
+	uint32_t ret;
+	int b;
+
+	run_plain(bpf_program__fd(lb->progs.xdp_lb), pkt_syn, 1, out, &ret);
+	if (ret != XDP_TX)
+		die("SYN to the VIP: verdict %u, expected XDP_TX", ret);
+	if (bpf_map_lookup_elem(bpf_map__fd(lb->maps.conntrack), &k, &est_ct))
+		die("SYN to the VIP made no conntrack entry");
+	b = est_ct.backend_id;
+	if (b >= NR_BE || !est_ct.snat_port)
+		die("flow on backend %d, snat port %u", b, ntohs(est_ct.snat_port));
+	sscanf(be_mac[b], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1],
+	       &mac[2], &mac[3], &mac[4], &mac[5]);
+	if (memcmp(out, mac, ETH_ALEN))
+		die("SYN left with the wrong destination MAC");
+	build_tcp(pkt_reply, mac, (const uint8_t *)LB_MAC, est_ct.backend.v4,
+		  ip4(VIP_ADDR), BE_PORT, ntohs(est_ct.snat_port), TH_ACK);
+}
+
+static void one_round(int r)
+{
+	int lbfd = bpf_program__fd(lb->progs.xdp_lb);
+	int floorfd = bpf_program__fd(fl->progs.xdp_floor);
+	int passfd = bpf_program__fd(fl->progs.xdp_pass_floor);
+	unsigned int n = opt.repeat;
+	struct snap a, b;
+	uint8_t out[256];
+	uint32_t ret;
+	int be;
+
+	/* a clean table each round, with the one established flow */
+	map_clear(lb->maps.conntrack);
+	map_clear(lb->maps.snat);
+	make_established();
+	be = est_ct.backend_id;
+
+	snapshot(&a);
+	res[M_FLOOR][r] = run_live(floorfd, pkt_est, n);
+	snapshot(&b);
+	/* the floor is not the wrapper: only the peer can vouch for it */
+	b.runs = a.runs + n;
+	check("floor", &a, &b, n, &(struct expect){ .be = -1, .txed = 1 });
+
+	snapshot(&a);
+	res[M_WFLOOR][r] = run_wrapped(floorfd, pkt_est, 0, n);
+	snapshot(&b);
+	check("wrapper+floor", &a, &b, n, &(struct expect){ .be = -1, .txed = 1 });
+
+	snapshot(&a);
+	res[M_EST][r] = run_wrapped(lbfd, pkt_est, 0, n);
+	snapshot(&b);
+	check("established", &a, &b, n, &(struct expect){
+		.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
+	if (map_count(lb->maps.conntrack) != 1)
+		die("established: conntrack holds %ld flows, not 1",
+		    map_count(lb->maps.conntrack));
+
+	snapshot(&a);
+	res[M_REPLY][r] = run_wrapped(lbfd, pkt_reply, 0, n);
+	snapshot(&b);
+	check("reply", &a, &b, n, &(struct expect){
+		.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
+
+	snapshot(&a);
+	res[M_WPASS][r] = run_wrapped(passfd, pkt_nonvip, 0, n);
+	snapshot(&b);
+	check("wrapper+pass_floor", &a, &b, n,
+	      &(struct expect){ .be = -1, .passed = 1 });
+
+	snapshot(&a);
+	res[M_NONVIP][r] = run_wrapped(lbfd, pkt_nonvip, 0, n);
+	snapshot(&b);
+	check("non-VIP", &a, &b, n, &(struct expect){ .be = -1, .passed = 1 });
+
+	/*
+	 * New flows, in chunks: each chunk starts from an empty connection
+	 * and SNAT table (cleared untimed), so the SNAT range (22528 ports per
+	 * backend) never nears exhaustion and every SYN claims a port with
+	 * its first candidates, as on a real LB that is not under a flood.
+	 */
+	{
+		double tw = 0, tl = 0;
+		unsigned int done = 0;
+
+		while (done < n) {
+			unsigned int c = n - done < opt.chunk ? n - done : opt.chunk;
+			long ct;
+
+			snapshot(&a);
+			tw += (double)run_wrapped(floorfd, pkt_newflow, 1, c) * c;
+			snapshot(&b);
+			check("wrapper(newflow)+floor", &a, &b, c,
+			      &(struct expect){ .be = -1, .txed = 1 });
+
+			map_clear(lb->maps.conntrack);
+			map_clear(lb->maps.snat);
+			snapshot(&a);
+			tl += (double)run_wrapped(lbfd, pkt_newflow, 1, c) * c;
+			snapshot(&b);
+			check("new flow", &a, &b, c, &(struct expect){
+				.vip_packets = c, .vip_new = c, .be_packets = c,
+				.be_new = c, .be = -1, .txed = 1 });
+			ct = map_count(lb->maps.conntrack);
+			if (ct != (long)c)
+				die("new flow: conntrack holds %ld flows after %u SYNs",
+				    ct, c);
+			for (int i = 0; i < NR_BE; i++)
+				if (b.be[i].new_flows == a.be[i].new_flows && c >= 100)
+					die("new flow: backend %d got no flow of %u "
+					    "(%llu/%llu/%llu)", i, c,
+					    b.be[0].new_flows - a.be[0].new_flows,
+					    b.be[1].new_flows - a.be[1].new_flows,
+					    b.be[2].new_flows - a.be[2].new_flows);
+			done += c;
+		}
+		res[M_WFLOOR_NEW][r] = tw / n;
+		res[M_NEW][r] = tl / n;
+	}
+
+	/*
+	 * Plain mode, valid for these two only: neither rewrites anything
+	 * that decides its path (the floor's MAC swap is its own inverse;
+	 * non-VIP traffic is passed untouched), so every repeat sees an
+	 * equivalent packet. Output bytes and verdict are checked.
+	 */
+	snapshot(&a);
+	res[M_PFLOOR][r] = run_plain(floorfd, pkt_est, n, out, &ret);
+	if (ret != XDP_TX)
+		die("plain floor: verdict %u", ret);
+	res[M_PNONVIP][r] = run_plain(lbfd, pkt_nonvip, n, out, &ret);
+	snapshot(&b);
+	if (ret != XDP_PASS || memcmp(out, pkt_nonvip, BENCH_PKT_LEN))
+		die("plain non-VIP: verdict %u or bytes changed", ret);
+	b.runs = a.runs;
+	check("plain non-VIP", &a, &b, 0, &(struct expect){ .be = -1 });
+}
+
+static void maglev_timing(void)
+{
+	uint64_t t[21], bt[21], worst = 0;
+	int k = sizeof(t) / sizeof(t[0]);
+
+	for (int i = 0; i < KHA_MAX_BACKENDS; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.3.%d.%d", i / 250, 1 + i % 250);
+		mb[i] = (struct maglev_backend){ .addr.v4 = ip4(a), .port = BE_PORT,
+						 .weight = 1 + i % 4, .id = i };
+	}
+	for (int i = 0; i < k; i++) {
+		/* one backend leaves and comes back: two different tables */
+		mb[i % KHA_MAX_BACKENDS].weight = i & 1 ? 0 : 1 + i % 4;
+		t[i] = publish(1, KHA_MAX_BACKENDS, &bt[i]);
+		if (t[i] > worst)
+			worst = t[i];
+	}
+	qsort(t, k, sizeof(t[0]), cmp_u64);
+	qsort(bt, k, sizeof(bt[0]), cmp_u64);
+	printf("\nMaglev rebuild + publish, %d backends (weights 1-4), table %u:\n"
+	       "  build %.2f ms, build+copy+flip median %.2f ms, worst %.2f ms "
+	       "(budget 10 ms): %s\n",
+	       KHA_MAX_BACKENDS, RING_SIZE, bt[k / 2] / 1e6, t[k / 2] / 1e6,
+	       worst / 1e6, worst <= 10000000 ? "PASS" : "FAIL");
+}
+
+struct row {
+	const char *path;
+	double ns, target;
+	const char *how;
+};
+
+int main(int argc, char **argv)
+{
+	struct row rows[5];
+	int c, nrows = 0, missed = 0;
+	double floor_ns;
+
+	while ((c = getopt(argc, argv, "n:r:c:b:h")) != -1) {
+		switch (c) {
+		case 'n': opt.repeat = strtoul(optarg, NULL, 0); break;
+		case 'r': opt.rounds = strtoul(optarg, NULL, 0); break;
+		case 'c': opt.chunk = strtoul(optarg, NULL, 0); break;
+		case 'b': opt.batch = strtoul(optarg, NULL, 0); break;
+		default:
+			fprintf(stderr, "usage: %s [-n repeats] [-r rounds] "
+				"[-c newflow chunk] [-b batch]\n", argv[0]);
+			return c == 'h' ? 0 : 1;
+		}
+	}
+	if (!opt.repeat || !opt.chunk || !opt.rounds || opt.rounds > 64 ||
+	    !opt.batch || opt.batch > 256)
+		die("bad options: -n >= 1, 1 <= -r <= 64, -c >= 1, 1 <= -b <= 256");
+	if (opt.chunk > KHA_CT_ENTRIES / 2)
+		die("-c %u: at most %u (SNAT range and table size)", opt.chunk,
+		    KHA_CT_ENTRIES / 2);
+
+	lab_up();
+	ncpu = libbpf_num_possible_cpus();
+	fl = bench_floor__open_and_load();
+	if (!fl)
+		die("load bench_floor: %s", strerror(errno));
+	lb = xdp_lb__open_and_load();
+	if (!lb)
+		die("load xdp_lb: %s", strerror(errno));
+	attach_peer();
+	lb_setup();
+
+	build_tcp(pkt_syn, (const uint8_t *)GW_MAC, (const uint8_t *)LB_MAC,
+		  ip4(CLIENT_ADDR), ip4(VIP_ADDR), CLIENT_PORT, VIP_PORT, TH_SYN);
+	build_tcp(pkt_est, (const uint8_t *)GW_MAC, (const uint8_t *)LB_MAC,
+		  ip4(CLIENT_ADDR), ip4(VIP_ADDR), CLIENT_PORT, VIP_PORT, TH_ACK);
+	/* source port 0 and address .0.0: the wrapper adds the sequence */
+	build_tcp(pkt_newflow, (const uint8_t *)GW_MAC, (const uint8_t *)LB_MAC,
+		  ip4(NEWFLOW_BASE), ip4(VIP_ADDR), 0, VIP_PORT, TH_SYN);
+	build_tcp(pkt_nonvip, (const uint8_t *)GW_MAC, (const uint8_t *)LB_MAC,
+		  ip4(CLIENT_ADDR), ip4(NODE_ADDR), CLIENT_PORT, 22, TH_RST);
+
+	printf("kha-xdp bench: live frames, %u repeats per path per round, "
+	       "%u rounds (median), batch %u, new flows in chunks of %u\n",
+	       opt.repeat, opt.rounds, opt.batch, opt.chunk);
+	fflush(stdout);
+	/* warm up caches, page pools and the JIT'd code paths */
+	{
+		unsigned int keep = opt.repeat;
+
+		opt.repeat = opt.chunk < 20000 ? opt.chunk : 20000;
+		one_round(0);
+		opt.repeat = keep;
+	}
+	for (unsigned int r = 0; r < opt.rounds; r++)
+		one_round(r);
+
+	printf("\nraw medians (ns/packet, kernel-reported):\n");
+	for (int m = 0; m < M__MAX; m++)
+		printf("  %-28s %8.1f\n", mname[m], median(m));
+
+	floor_ns = median(M_FLOOR);
+	rows[nrows++] = (struct row){ "established", floor_ns +
+		median(M_EST) - median(M_WFLOOR), 1.5, "every repeat hit the flow" };
+	rows[nrows++] = (struct row){ "backend reply", floor_ns +
+		median(M_REPLY) - median(M_WFLOOR), 1.5, "every repeat translated" };
+	rows[nrows++] = (struct row){ "new flow (SYN)", floor_ns +
+		median(M_NEW) - median(M_WFLOOR_NEW), 3.0, "new_flows == repeats" };
+	rows[nrows++] = (struct row){ "non-VIP", floor_ns +
+		median(M_NONVIP) - median(M_WPASS), 0, "vs XDP_PASS floor" };
+
+	printf("\npath = floor + (wrapper+path - wrapper+floor); all paths "
+	       "proven by counters\n");
+	printf("%-16s %8s %8s %7s %s\n", "path", "ns/pkt", "x floor",
+	       "target", "result");
+	printf("%-16s %8.1f %8.2f %7s %s\n", "floor", floor_ns, 1.0, "-", "-");
+	for (int i = 0; i < nrows; i++) {
+		double ratio = rows[i].ns / floor_ns;
+		char tgt[16] = "-";
+		const char *ok = "-";
+
+		if (rows[i].target > 0) {
+			snprintf(tgt, sizeof(tgt), "<=%.1fx", rows[i].target);
+			ok = ratio <= rows[i].target ? "PASS" : "FAIL";
+			missed += ratio > rows[i].target;
+		}
+		printf("%-16s %8.1f %8.2f %7s %s\n", rows[i].path, rows[i].ns,
+		       ratio, tgt, ok);
+	}
+	printf("%-16s %8.1f %8.2f %7s %s\n", "non-VIP (plain)",
+	       median(M_PNONVIP), median(M_PNONVIP) / median(M_PFLOOR), "-",
+	       "plain test-run, vs plain floor");
+
+	maglev_timing();
+	return missed ? 2 : 0;
+}

@@ -1,0 +1,1519 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Packet tests of the XDP data plane (bpf/xdp_lb.bpf.c) through
+ * BPF_PROG_TEST_RUN: a table of input packet -> expected verdict, expected
+ * output bytes and the one drop/pass reason counter that must move. Every
+ * expected frame is built from scratch by tests/pkt.h, checksums included,
+ * so the program's incremental checksum arithmetic is checked against the
+ * RFC 1071 definition byte for byte.
+ *
+ * bpf_fib_lookup needs a real interface with routes and neighbours, so the
+ * suite first moves the process into a private network namespace ("A", the
+ * load balancer) holding veth dp0 (its peer dp1 lives in a second private
+ * namespace "B", a host on the segment) and veth dp2/dp3. Nothing of the
+ * machine's own network is touched and nothing is pinned: both namespaces
+ * disappear with the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/if_packet.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kha_test.h"
+#include "pkt.h"
+#include "maglev.h"
+#include "kha_abi.h"
+#include "xdp_lb.skel.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "IP4() below assumes a little-endian host"
+#endif
+/* an IPv4 address in network order, usable in static initialisers */
+#define IP4(a, b, c, d)                                                       \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 |           \
+	 (uint32_t)(d) << 24)
+
+#define RING_SIZE KHA_RING_SIZE_DEFAULT
+#define VIP_PORT 8443
+#define BE_PORT 6443
+
+/* ---- the lab: addresses and MACs ------------------------------------ */
+
+#define LB_ADDR IP4(10, 99, 0, 1)
+#define GW_ADDR IP4(10, 99, 0, 254)
+#define CLIENT IP4(10, 99, 0, 50)
+#define VIP(n) IP4(10, 99, 0, 100 + (n))
+#define ROUTER IP4(10, 99, 0, 254)
+
+static const uint8_t MAC_LB[6] = { 0x02, 0xdd, 0, 0, 0, 0x01 };
+static const uint8_t MAC_PEER[6] = { 0x02, 0xdd, 0, 0, 0, 0x02 };
+static const uint8_t MAC_DP2[6] = { 0x02, 0xdd, 0, 0, 2, 0x01 };
+static const uint8_t MAC_GW[6] = { 0x02, 0xdd, 0, 0, 0, 0xfe };
+static const uint8_t MAC_CLIENT[6] = { 0x02, 0xdd, 0, 0, 0, 0x32 };
+
+/* backends; ids are indexes. vip = -1: not configured */
+struct lab_backend {
+	uint32_t addr;
+	uint32_t flags;
+	uint32_t weight;
+	int vip;
+	uint8_t mac[6]; /* permanent neighbour; all-zero: none */
+};
+
+#define F_UP (KHA_BE_F_PRESENT | KHA_BE_F_HEALTHY)
+static struct lab_backend lab_be[] = {
+	/* 0-2: VIP 0, on-link neighbours: XDP_TX */
+	{ IP4(10, 99, 0, 11), F_UP, 1, 0, { 0x02, 0xdd, 0, 0, 1, 11 } },
+	{ IP4(10, 99, 0, 12), F_UP, 1, 0, { 0x02, 0xdd, 0, 0, 1, 12 } },
+	{ IP4(10, 99, 0, 13), F_UP, 1, 0, { 0x02, 0xdd, 0, 0, 1, 13 } },
+	/* 3: VIP 3, behind dp2: XDP_REDIRECT */
+	{ IP4(10, 99, 2, 14), F_UP, 1, 3, { 0x02, 0xdd, 0, 0, 2, 14 } },
+	/* 4: VIP 4, no neighbour entry: to the kernel */
+	{ IP4(10, 99, 0, 15), F_UP, 1, 4, { 0 } },
+	/* 5: VIP 2, the LB itself: DNAT only */
+	{ LB_ADDR, F_UP | KHA_BE_F_LOCAL, 1, 2, { 0 } },
+	/* 6: VIP 5, blackholed */
+	{ IP4(10, 99, 9, 9), F_UP, 1, 5, { 0 } },
+	/* 7: VIP 6, a real host in namespace B (live no-neighbour test) */
+	{ IP4(10, 99, 0, 16), F_UP, 1, 6, { 0 } },
+	/* 8: VIP 7, the port-exhaustion VIP */
+	{ IP4(10, 99, 0, 17), F_UP, 1, 7, { 0x02, 0xdd, 0, 0, 1, 17 } },
+};
+#define NR_BE (int)(sizeof(lab_be) / sizeof(lab_be[0]))
+#define NR_VIPS 8 /* VIP 1 has no backend at all */
+#define NR_VIPS_MAX 8
+
+static struct xdp_lb *skel;
+static int prog_fd;
+/*
+ * `rings` is mmap'ed like the loader does it. An array map stores every
+ * element at round_up(value_size, 8): slot i of the __u32 map is the low
+ * half of the i-th 64-bit word of the mapping, not the i-th 32-bit word.
+ * The tables as maglev_build() made them are kept here too, for
+ * maglev_lookup().
+ */
+static uint64_t *rings;
+static size_t rings_len;
+static uint32_t tables[NR_VIPS_MAX][2][RING_SIZE];
+static int ifi_dp0, ifi_dp2, ns_a = -1, ns_b = -1;
+static int ncpus;
+
+#define CHECK(cond, ...)                                                      \
+	do {                                                                  \
+		int ok_ = !!(cond);                                           \
+		if (!ok_) {                                                   \
+			fprintf(stderr, "  FAIL %s:%d: ", __FILE__,          \
+				__LINE__);                                    \
+			fprintf(stderr, __VA_ARGS__);                         \
+			fputc('\n', stderr);                                  \
+		}                                                             \
+		CU_ASSERT(ok_);                                               \
+	} while (0)
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "test_xdp: `%s` failed (%d)\n", cmd, rc);
+	return rc;
+}
+
+static int sysctl_set(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0) {
+		fprintf(stderr, "test_xdp: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static const uint8_t *mac_of(uint32_t addr)
+{
+	for (int i = 0; i < NR_BE; i++)
+		if (lab_be[i].addr == addr && lab_be[i].mac[0])
+			return lab_be[i].mac;
+	if (addr == CLIENT)
+		return MAC_CLIENT;
+	if (addr == IP4(10, 99, 0, 16))
+		return MAC_PEER;
+	return MAC_GW; /* off-link: via the default gateway */
+}
+
+static const char *ip_str(uint32_t a)
+{
+	static char buf[4][16];
+	static int i;
+	struct in_addr in = { .s_addr = a };
+
+	i = (i + 1) % 4;
+	return inet_ntop(AF_INET, &in, buf[i], sizeof(buf[i]));
+}
+
+/* ---- maps ----------------------------------------------------------------- */
+
+static void push_backend(int id)
+{
+	struct kha_backend b = {};
+	__u32 key = id;
+
+	b.addr.v4 = lab_be[id].addr;
+	b.port = htons(BE_PORT);
+	b.family = KHA_AF_INET;
+	b.flags = lab_be[id].flags;
+	b.vip_id = lab_be[id].vip < 0 ? 0 : lab_be[id].vip;
+	b.weight = lab_be[id].weight;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.backends), &key, &b, 0);
+}
+
+static uint32_t *ring_of(int vip, uint32_t gen)
+{
+	return tables[vip][gen & 1];
+}
+
+static uint32_t active_gen(int vip)
+{
+	struct kha_vip_state st = {};
+	__u32 key = vip;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.vip_state), &key, &st);
+	return st.active_gen;
+}
+
+/* Build the VIP's table with maglev_build into the idle generation, flip. */
+static int publish(int vip)
+{
+	struct maglev_backend mb[NR_BE];
+	struct kha_vip_state st = {};
+	uint32_t gen = active_gen(vip) ^ 1;
+	__u32 key = vip;
+	int n = 0, rc;
+
+	for (int i = 0; i < NR_BE; i++) {
+		if (lab_be[i].vip != vip ||
+		    (lab_be[i].flags & F_UP) != F_UP)
+			continue;
+		memset(&mb[n], 0, sizeof(mb[n]));
+		mb[n].addr.v4 = lab_be[i].addr;
+		mb[n].port = BE_PORT;
+		mb[n].weight = lab_be[i].weight;
+		mb[n].id = i;
+		n++;
+	}
+	rc = maglev_build(mb, n, ring_of(vip, gen), RING_SIZE);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < RING_SIZE; i++)
+		rings[kha_ring_index(vip, gen, i, RING_SIZE)] =
+			ring_of(vip, gen)[i];
+	st.active_gen = gen;
+	st.nr_healthy = n;
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.vip_state), &key,
+				   &st, 0);
+}
+
+static uint32_t predicted(int vip, uint32_t client)
+{
+	struct kha_addr a = {};
+
+	a.v4 = client;
+	return maglev_lookup(ring_of(vip, active_gen(vip)), RING_SIZE, &a);
+}
+
+static void set_snat_range(uint16_t lo, uint16_t hi)
+{
+	struct kha_lb_config c = {};
+	__u32 zero = 0;
+
+	c.snat_port_lo = lo;
+	c.snat_port_hi = hi;
+	c.ring_size = RING_SIZE;
+	c.local_addr.v4 = LB_ADDR;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.lb_config), &zero, &c, 0);
+}
+
+static struct kha_flow_key flow_key(uint32_t src, uint16_t sport,
+				    uint32_t dst, uint16_t dport)
+{
+	struct kha_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.src.v4 = src;
+	k.dst.v4 = dst;
+	k.sport = htons(sport);
+	k.dport = htons(dport);
+	k.proto = IPPROTO_TCP;
+	k.family = KHA_AF_INET;
+	return k;
+}
+
+static int ct_get(uint32_t client, uint16_t cport, uint32_t vip,
+		  struct kha_ct *ct)
+{
+	struct kha_flow_key k = flow_key(client, cport, vip, VIP_PORT);
+
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.conntrack), &k, ct);
+}
+
+static int snat_get(struct kha_flow_key k, struct kha_snat *s)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.snat), &k, s);
+}
+
+static void reasons_get(__u64 out[KHA_R_MAX])
+{
+	struct kha_reasons v[ncpus];
+	__u32 zero = 0;
+
+	memset(out, 0, sizeof(__u64) * KHA_R_MAX);
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.reasons), &zero, v))
+		return;
+	for (int c = 0; c < ncpus; c++)
+		for (int r = 0; r < KHA_R_MAX; r++)
+			out[r] += ((__u64 *)&v[c])[r];
+}
+
+static void counters_get(struct bpf_map *map, __u32 key,
+			 struct kha_counters *sum)
+{
+	struct kha_counters v[ncpus];
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &key, v))
+		return;
+	for (int c = 0; c < ncpus; c++) {
+		sum->packets += v[c].packets;
+		sum->bytes += v[c].bytes;
+		sum->new_flows += v[c].new_flows;
+	}
+}
+
+static const char *reason_names[] = {
+#define X_NAME(n) #n,
+	KHA_REASONS(X_NAME)
+#undef X_NAME
+};
+
+/* ---- running the program ---------------------------------------------- */
+
+static int xdp_run(const uint8_t *in, size_t len, uint8_t *out,
+		   size_t *out_len)
+{
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifi_dp0 };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in,
+			    .data_size_in = len, .data_out = out,
+			    .data_size_out = PKT_MAX, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int rc = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	if (rc) {
+		fprintf(stderr, "test_xdp: test run: %s\n", strerror(-rc));
+		return -1;
+	}
+	*out_len = opts.data_size_out;
+	return opts.retval;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+enum expect {
+	EXP_SAME,       /* output == input */
+	EXP_BACKEND,    /* forwarded to the flow's backend (conntrack) */
+	EXP_CLIENT,     /* a reply translated back to the client */
+	EXP_RST,        /* TCP RST+ACK to the client */
+	EXP_NONE,       /* dropped: output not looked at */
+	EXP_CUSTOM,     /* row->expect builds it */
+};
+
+/* the flows the rows talk about */
+struct flow {
+	uint32_t client;
+	uint16_t cport;
+	int vip;
+};
+
+enum input { IN_CLIENT, IN_REPLY, IN_RAW };
+
+struct row {
+	const char *name;
+	void (*setup)(void);
+	enum input input;
+	struct flow f;          /* IN_CLIENT / IN_REPLY: the flow */
+	struct pkt_tcp4 spec;   /* flags, options, payload; IN_RAW: all */
+	size_t (*mutate)(uint8_t *buf, size_t len); /* malformed inputs */
+	int verdict;
+	enum expect expect;
+	int backend;            /* EXP_BACKEND: -1 = Maglev's prediction */
+	size_t (*custom)(const struct row *r, uint8_t *exp);
+	int reason;             /* the one KHA_R_* that must rise, -1: none */
+	int new_flow;           /* vip/backend new_flows must rise by this */
+	void (*check)(const struct row *r);
+};
+
+static const uint8_t MSS_OPT[4] = { 2, 4, 0x05, 0xb4 };
+/* router alert + NOP NOP + EOL padding: 12 bytes of IPv4 options */
+static const uint8_t IP_OPTS[12] = { 0x94, 4, 0, 0, 1, 1, 1, 1,
+				     0x94, 4, 0, 0 };
+static const uint8_t IP_OPTS8[8] = { 1, 1, 1, 1, 0x94, 4, 0, 0 };
+
+/* client -> VIP packet of a flow, on the wire as the client sends it */
+static size_t build_client(const struct flow *f, const struct pkt_tcp4 *t,
+			   uint8_t *buf)
+{
+	struct pkt_tcp4 s = *t;
+
+	memcpy(s.dmac, MAC_LB, 6);
+	memcpy(s.smac, mac_of(f->client), 6);
+	s.saddr = f->client;
+	s.daddr = VIP(f->vip);
+	s.sport = f->cport;
+	s.dport = VIP_PORT;
+	return pkt_build_tcp4(buf, &s);
+}
+
+/* backend -> VIP:snat_port, the flow's reply as the backend sends it */
+static size_t build_reply(const struct flow *f, const struct pkt_tcp4 *t,
+			  uint8_t *buf)
+{
+	struct pkt_tcp4 s = *t;
+	struct kha_ct ct = {};
+
+	ct_get(f->client, f->cport, VIP(f->vip), &ct);
+	memcpy(s.dmac, MAC_LB, 6);
+	memcpy(s.smac, mac_of(ct.backend.v4), 6);
+	s.saddr = ct.backend.v4;
+	s.daddr = VIP(f->vip);
+	s.sport = ntohs(ct.backend_port);
+	s.dport = ntohs(ct.snat_port);
+	return pkt_build_tcp4(buf, &s);
+}
+
+/*
+ * What leaves toward the backend: the client's packet with the flow's
+ * NAT applied, MACs from the neighbour table (unless the kernel takes it).
+ * Also checks that the NAT state is consistent with the packet.
+ */
+static size_t expect_backend(const struct row *r, uint8_t *exp)
+{
+	const struct flow *f = &r->f;
+	struct pkt_tcp4 s = r->spec;
+	struct kha_ct ct = {};
+	struct kha_snat sn = {};
+	struct kha_flow_key rk;
+	uint32_t want;
+	int local;
+
+	if (ct_get(f->client, f->cport, VIP(f->vip), &ct)) {
+		CHECK(0, "%s: no conntrack entry", r->name);
+		return 0;
+	}
+	want = r->backend >= 0 ? (uint32_t)r->backend :
+				 predicted(f->vip, f->client);
+	CHECK(ct.backend_id == want, "%s: backend %u, expected %u", r->name,
+	      ct.backend_id, want);
+	CHECK(ct.backend_id < (uint32_t)NR_BE &&
+		      ct.backend.v4 == lab_be[ct.backend_id].addr &&
+		      ct.backend_port == htons(BE_PORT) &&
+		      ct.vip_id == (uint32_t)f->vip,
+	      "%s: conntrack entry inconsistent", r->name);
+	local = ct.backend_id < (uint32_t)NR_BE &&
+		(lab_be[ct.backend_id].flags & KHA_BE_F_LOCAL);
+
+	if (local) {
+		CHECK(ct.snat_port == 0, "%s: local flow has snat port",
+		      r->name);
+		rk = flow_key(ct.backend.v4, BE_PORT, f->client, f->cport);
+	} else {
+		uint16_t p = ntohs(ct.snat_port);
+		struct kha_lb_config c = {};
+		__u32 zero = 0;
+
+		bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_config), &zero,
+				    &c);
+		CHECK(p >= c.snat_port_lo && p <= c.snat_port_hi,
+		      "%s: snat port %u outside %u-%u", r->name, p,
+		      c.snat_port_lo, c.snat_port_hi);
+		rk = flow_key(ct.backend.v4, BE_PORT, VIP(f->vip), p);
+	}
+	CHECK(!snat_get(rk, &sn) && sn.client.v4 == f->client &&
+		      sn.vip.v4 == VIP(f->vip) &&
+		      sn.client_port == htons(f->cport) &&
+		      sn.vip_port == htons(VIP_PORT) &&
+		      sn.vip_id == (uint32_t)f->vip &&
+		      sn.backend_id == ct.backend_id,
+	      "%s: snat entry missing or wrong", r->name);
+
+	if (r->verdict == XDP_PASS) {
+		/* to the kernel: L2 as it arrived */
+		memcpy(s.dmac, MAC_LB, 6);
+		memcpy(s.smac, mac_of(f->client), 6);
+	} else {
+		int via_dp2 = (ct.backend.v4 & 0xffffff) == IP4(10, 99, 2, 0);
+
+		memcpy(s.dmac, mac_of(ct.backend.v4), 6);
+		memcpy(s.smac, via_dp2 ? MAC_DP2 : MAC_LB, 6);
+	}
+	s.saddr = local ? f->client : VIP(f->vip);
+	s.sport = local ? f->cport : ntohs(ct.snat_port);
+	s.daddr = ct.backend.v4;
+	s.dport = BE_PORT;
+	return pkt_build_tcp4(exp, &s);
+}
+
+static size_t expect_client(const struct row *r, uint8_t *exp)
+{
+	struct pkt_tcp4 s = r->spec;
+
+	memcpy(s.dmac, mac_of(r->f.client), 6);
+	memcpy(s.smac, MAC_LB, 6);
+	s.saddr = VIP(r->f.vip);
+	s.sport = VIP_PORT;
+	s.daddr = r->f.client;
+	s.dport = r->f.cport;
+	return pkt_build_tcp4(exp, &s);
+}
+
+/* RFC 9293 reset for a SYN: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> */
+static size_t expect_rst(const struct row *r, uint8_t *exp)
+{
+	struct pkt_tcp4 s = {};
+	size_t len;
+
+	memcpy(s.dmac, mac_of(r->f.client), 6);
+	memcpy(s.smac, MAC_LB, 6);
+	s.saddr = VIP(r->f.vip);
+	s.daddr = r->f.client;
+	s.sport = VIP_PORT;
+	s.dport = r->f.cport;
+	s.flags = PKT_TCP_RST | PKT_TCP_ACK;
+	s.seq = 0;
+	s.ack = r->spec.seq + r->spec.payload_len + 1;
+	s.frag_off = 0x4000;
+	len = pkt_build_tcp4(exp, &s);
+	pkt_tcp(exp)->window = 0;
+	pkt_fix_csums(exp, len);
+	return len;
+}
+
+static void run_row(const struct row *r)
+{
+	uint8_t in[PKT_MAX], out[PKT_MAX], exp[PKT_MAX];
+	__u64 before[KHA_R_MAX], after[KHA_R_MAX];
+	struct kha_counters vb = {}, va = {};
+	size_t in_len = 0, out_len = 0, exp_len = 0;
+	int verdict, bad;
+
+	memset(in, 0, sizeof(in));
+	if (r->setup)
+		r->setup();
+	switch (r->input) {
+	case IN_CLIENT:
+		in_len = build_client(&r->f, &r->spec, in);
+		break;
+	case IN_REPLY:
+		in_len = build_reply(&r->f, &r->spec, in);
+		break;
+	case IN_RAW:
+		in_len = pkt_build_tcp4(in, &r->spec);
+		break;
+	}
+	if (r->mutate)
+		in_len = r->mutate(in, in_len);
+
+	reasons_get(before);
+	counters_get(skel->maps.vip_stats, r->f.vip, &vb);
+	verdict = xdp_run(in, in_len, out, &out_len);
+	reasons_get(after);
+	counters_get(skel->maps.vip_stats, r->f.vip, &va);
+
+	CHECK(verdict == r->verdict, "%s: verdict %d, expected %d", r->name,
+	      verdict, r->verdict);
+	for (int i = 0; i < KHA_R_MAX; i++) {
+		__u64 want = before[i] + (i == r->reason);
+
+		CHECK(after[i] == want, "%s: counter %s %llu -> %llu",
+		      r->name, reason_names[i],
+		      (unsigned long long)before[i],
+		      (unsigned long long)after[i]);
+	}
+
+	switch (r->expect) {
+	case EXP_SAME:
+		memcpy(exp, in, in_len);
+		exp_len = in_len;
+		break;
+	case EXP_BACKEND:
+		exp_len = expect_backend(r, exp);
+		break;
+	case EXP_CLIENT:
+		exp_len = expect_client(r, exp);
+		break;
+	case EXP_RST:
+		exp_len = expect_rst(r, exp);
+		break;
+	case EXP_CUSTOM:
+		exp_len = r->custom(r, exp);
+		break;
+	case EXP_NONE:
+		break;
+	}
+	if (r->expect != EXP_NONE) {
+		CHECK(out_len == exp_len && !memcmp(out, exp, exp_len),
+		      "%s: output differs from the expected frame (len %zu vs %zu)",
+		      r->name, out_len, exp_len);
+		if (out_len != exp_len || memcmp(out, exp, exp_len))
+			for (size_t i = 0; i < out_len && i < exp_len; i++)
+				if (out[i] != exp[i])
+					fprintf(stderr,
+						"    byte %zu: got %02x want %02x\n",
+						i, out[i], exp[i]);
+	}
+	if (r->expect != EXP_NONE && r->expect != EXP_SAME) {
+		bad = pkt_verify_csums(out, out_len);
+		CHECK(bad == 0, "%s: checksum %d wrong in the output", r->name,
+		      bad);
+	}
+	if (r->input != IN_RAW && r->expect != EXP_RST &&
+	    (r->verdict == XDP_TX ||
+				   r->verdict == XDP_REDIRECT ||
+				   r->expect == EXP_BACKEND)) {
+		CHECK(va.packets == vb.packets + 1 &&
+			      va.bytes == vb.bytes + in_len &&
+			      va.new_flows == vb.new_flows + r->new_flow,
+		      "%s: vip_stats %llu/%llu/%llu -> %llu/%llu/%llu",
+		      r->name, (unsigned long long)vb.packets,
+		      (unsigned long long)vb.bytes,
+		      (unsigned long long)vb.new_flows,
+		      (unsigned long long)va.packets,
+		      (unsigned long long)va.bytes,
+		      (unsigned long long)va.new_flows);
+	}
+	if (r->check)
+		r->check(r);
+}
+
+/* ---- row helpers: state changes and extra checks -------------------- */
+
+#define SYN(seq_) { .flags = PKT_TCP_SYN, .seq = (seq_), \
+		    .tcp_opts = MSS_OPT, .tcp_opts_len = 4 }
+#define DATA(len_) { .flags = PKT_TCP_ACK | PKT_TCP_PSH, .seq = 1001, \
+		     .ack = 77, .payload_len = (len_), .payload_seed = 3 }
+
+static const struct flow F1 = { CLIENT, 40001, 0 };
+static const struct flow F2 = { CLIENT, 40002, 0 };
+static const struct flow F_OPT = { CLIENT, 40003, 0 };
+static const struct flow F_OFF = { IP4(172, 16, 5, 5), 40004, 0 };
+static const struct flow F_EMPTY = { CLIENT, 42000, 1 };
+static const struct flow F_LOCAL = { CLIENT, 43000, 2 };
+static const struct flow F_REDIR = { CLIENT, 44000, 3 };
+static const struct flow F_NONEIGH = { CLIENT, 45000, 4 };
+static const struct flow F_BLACK = { CLIENT, 45500, 5 };
+static const struct flow F_EX1 = { CLIENT, 41000, 7 };
+static const struct flow F_EX2 = { CLIENT, 41001, 7 };
+
+static uint32_t f1_old_backend, f2_backend;
+static uint16_t f1_old_snat;
+
+static void tiny_range(void)
+{
+	set_snat_range(20000, 20000);
+}
+
+static void default_range(void)
+{
+	set_snat_range(KHA_SNAT_PORT_LO_DEFAULT, KHA_SNAT_PORT_HI_DEFAULT);
+}
+
+static void check_ex1_port(const struct row *r)
+{
+	struct kha_ct ct = {};
+
+	ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct);
+	CHECK(ntohs(ct.snat_port) == 20000, "%s: port %u, expected 20000",
+	      r->name, ntohs(ct.snat_port));
+}
+
+static void check_no_ct(const struct row *r)
+{
+	struct kha_ct ct;
+
+	CHECK(ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct) != 0,
+	      "%s: a conntrack entry was left behind", r->name);
+	default_range();
+}
+
+/* F1's backend leaves: not present, and the table is rebuilt without it */
+static void remove_f1_backend(void)
+{
+	struct kha_ct ct = {};
+
+	ct_get(F1.client, F1.cport, VIP(F1.vip), &ct);
+	f1_old_backend = ct.backend_id;
+	f1_old_snat = ntohs(ct.snat_port);
+	lab_be[f1_old_backend].flags = 0;
+	push_backend(f1_old_backend);
+	publish(0);
+}
+
+static void check_reselected(const struct row *r)
+{
+	struct kha_flow_key rk = flow_key(lab_be[f1_old_backend].addr, BE_PORT,
+					  VIP(0), f1_old_snat);
+	struct kha_snat sn;
+	struct kha_ct ct = {};
+
+	ct_get(F1.client, F1.cport, VIP(F1.vip), &ct);
+	CHECK(ct.backend_id != f1_old_backend, "%s: still on backend %u",
+	      r->name, f1_old_backend);
+	CHECK(snat_get(rk, &sn) != 0, "%s: the old snat entry was kept",
+	      r->name);
+	/* the backend comes back; F1 stays where it is now */
+	lab_be[f1_old_backend].flags = F_UP;
+	push_backend(f1_old_backend);
+	publish(0);
+}
+
+/* F2's backend is drained: weight 0, out of the table, still healthy */
+static void drain_f2_backend(void)
+{
+	struct kha_ct ct = {};
+
+	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
+	f2_backend = ct.backend_id;
+	lab_be[f2_backend].weight = 0;
+	push_backend(f2_backend);
+	publish(0);
+}
+
+static void check_drained(const struct row *r)
+{
+	uint32_t n = 0;
+
+	/* the drained backend really is out of the table */
+	for (uint32_t i = 0; i < RING_SIZE; i++)
+		n += ring_of(0, active_gen(0))[i] == f2_backend;
+	CHECK(n == 0, "%s: drained backend still owns %u slots", r->name, n);
+	lab_be[f2_backend].weight = 1;
+	push_backend(f2_backend);
+	publish(0);
+}
+
+/* the id of F2's backend now names another address: the flow moves */
+static void reuse_f2_id(void)
+{
+	struct kha_ct ct = {};
+
+	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
+	f2_backend = ct.backend_id;
+	lab_be[f2_backend].addr = IP4(10, 99, 0, 18);
+	push_backend(f2_backend);
+	sh("ip neigh replace 10.99.0.18 lladdr 02:dd:00:00:01:%02x dev dp0 "
+	   "nud permanent", lab_be[f2_backend].mac[5]);
+	/* table unchanged: it still names the id, now of .18 (no route
+	 * trouble: .18 is on-link and reselection lands on the same id) */
+}
+
+static void check_reused(const struct row *r)
+{
+	struct kha_ct ct = {};
+
+	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
+	CHECK(ct.backend.v4 == IP4(10, 99, 0, 18),
+	      "%s: conntrack still says %s", r->name, ip_str(ct.backend.v4));
+	lab_be[f2_backend].addr = IP4(10, 99, 0, 11 + f2_backend);
+	push_backend(f2_backend);
+}
+
+static size_t expect_backend_f2(const struct row *r, uint8_t *exp)
+{
+	struct row c = *r;
+
+	c.backend = f2_backend;
+	return expect_backend(&c, exp);
+}
+
+/* ---- malformed inputs ------------------------------------------------ */
+
+static size_t cut_to_eth(uint8_t *b, size_t len)
+{
+	return ETH_HLEN;
+}
+
+static size_t cut_ip_hdr(uint8_t *b, size_t len)
+{
+	return ETH_HLEN + 12;
+}
+
+static size_t ihl_4(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->ihl = 4;
+	pkt_fix_csums(b, len);
+	return len;
+}
+
+static size_t version_6(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->version = 6;
+	return len;
+}
+
+static size_t tot_len_past_frame(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->tot_len = htons(len - ETH_HLEN + 1);
+	pkt_fix_csums(b, len);
+	return len;
+}
+
+static size_t ihl_past_tot_len(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->ihl = 15; /* 60 bytes, tot_len is 40 */
+	return len + 40;     /* frame long enough to hold the header */
+}
+
+static size_t ports_cut(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->tot_len = htons(20 + 2);
+	pkt_fix_csums(b, len);
+	return ETH_HLEN + 22;
+}
+
+static size_t tcp_cut(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->tot_len = htons(20 + 12);
+	pkt_fix_csums(b, len);
+	return ETH_HLEN + 32;
+}
+
+static size_t doff_4(uint8_t *b, size_t len)
+{
+	pkt_tcp(b)->doff = 4;
+	pkt_fix_csums(b, len);
+	return len;
+}
+
+static size_t doff_past_tot_len(uint8_t *b, size_t len)
+{
+	pkt_tcp(b)->doff = 15;
+	pkt_fix_csums(b, len);
+	return len;
+}
+
+static size_t eth_padding(uint8_t *b, size_t len)
+{
+	/* a 54-byte frame padded to Ethernet's 60: tot_len says 40 */
+	memset(b + len, 0, 60 - len);
+	return 60;
+}
+
+static size_t to_arp(uint8_t *b, size_t len)
+{
+	((struct ethhdr *)b)->h_proto = htons(ETH_P_ARP);
+	return 42;
+}
+
+static size_t to_udp(uint8_t *b, size_t len)
+{
+	pkt_ip(b)->protocol = IPPROTO_UDP;
+	pkt_fix_csums(b, len);
+	return len;
+}
+
+static size_t expect_padded_backend(const struct row *r, uint8_t *exp)
+{
+	size_t len = expect_backend(r, exp);
+
+	memset(exp + len, 0, 60 - len);
+	return 60;
+}
+
+/* ---- ICMP fragmentation needed ---------------------------------------- */
+
+/*
+ * The packet the LB sent to F3's backend (VIP:snat -> backend), quoted by a
+ * router in an ICMP frag-needed addressed to the VIP.
+ */
+static const struct flow F3 = { CLIENT, 47000, 0 };
+static const struct flow F3_OFF = { IP4(172, 16, 7, 7), 47001, 0 };
+static int icmp_quote_len = 0; /* bytes of the inner IP packet quoted */
+
+static size_t icmp_from_backend_side(const struct flow *f, int quote_l4,
+				     uint8_t *buf)
+{
+	uint8_t inner[PKT_MAX];
+	struct pkt_tcp4 s = DATA(100);
+	struct kha_ct ct = {};
+
+	ct_get(f->client, f->cport, VIP(f->vip), &ct);
+	s.saddr = VIP(f->vip);
+	s.sport = ntohs(ct.snat_port);
+	s.daddr = ct.backend.v4;
+	s.dport = BE_PORT;
+	s.ip_opts = IP_OPTS8;
+	s.ip_opts_len = 8;
+	pkt_build_tcp4(inner, &s);
+	return pkt_build_frag_needed(buf, MAC_LB, MAC_GW, ROUTER, VIP(f->vip),
+				     1400, inner, 28 + quote_l4);
+}
+
+/* what the client must get: its own packet quoted, client -> VIP */
+static size_t expect_icmp_to_client(const struct row *r, uint8_t *exp)
+{
+	uint8_t inner[PKT_MAX];
+	struct pkt_tcp4 s = DATA(100);
+	size_t len;
+
+	s.saddr = r->f.client;
+	s.sport = r->f.cport;
+	s.daddr = VIP(r->f.vip);
+	s.dport = VIP_PORT;
+	s.ip_opts = IP_OPTS8;
+	s.ip_opts_len = 8;
+	pkt_build_tcp4(inner, &s);
+	len = pkt_build_frag_needed(exp, mac_of(r->f.client), MAC_LB, ROUTER,
+				    r->f.client, 1400, inner,
+				    28 + icmp_quote_len);
+	return len;
+}
+
+static size_t icmp_in_full(uint8_t *b, size_t len)
+{
+	icmp_quote_len = 20 + 100;
+	return icmp_from_backend_side(&F3, icmp_quote_len, b);
+}
+
+static size_t icmp_in_8(uint8_t *b, size_t len)
+{
+	icmp_quote_len = 8;
+	return icmp_from_backend_side(&F3_OFF, icmp_quote_len, b);
+}
+
+static size_t icmp_in_4(uint8_t *b, size_t len)
+{
+	icmp_quote_len = 4;
+	return icmp_from_backend_side(&F3, icmp_quote_len, b);
+}
+
+static size_t icmp_unknown_flow(uint8_t *b, size_t len)
+{
+	uint8_t inner[PKT_MAX];
+	struct pkt_tcp4 s = DATA(10);
+
+	s.saddr = VIP(0);
+	s.sport = 31999;
+	s.daddr = IP4(10, 99, 0, 11);
+	s.dport = BE_PORT;
+	pkt_build_tcp4(inner, &s);
+	return pkt_build_frag_needed(b, MAC_LB, MAC_GW, ROUTER, VIP(0), 1400,
+				     inner, 48);
+}
+
+/* the LB -> client leg: a router near the client quotes VIP -> client */
+static size_t icmp_from_client_side(const struct flow *f, uint8_t *buf)
+{
+	uint8_t inner[PKT_MAX];
+	struct pkt_tcp4 s = DATA(200);
+
+	s.saddr = VIP(f->vip);
+	s.sport = VIP_PORT;
+	s.daddr = f->client;
+	s.dport = f->cport;
+	pkt_build_tcp4(inner, &s);
+	return pkt_build_frag_needed(buf, MAC_LB, MAC_GW, ROUTER, VIP(f->vip),
+				     1280, inner, 20 + 20 + 64);
+}
+
+static size_t icmp_client_side_f3(uint8_t *b, size_t len)
+{
+	return icmp_from_client_side(&F3, b);
+}
+
+static size_t icmp_client_side_local(uint8_t *b, size_t len)
+{
+	return icmp_from_client_side(&F_LOCAL, b);
+}
+
+/* the backend gets its own packet back: backend -> VIP:snat (or client) */
+static size_t expect_icmp_to_backend(const struct row *r, uint8_t *exp)
+{
+	uint8_t inner[PKT_MAX];
+	struct pkt_tcp4 s = DATA(200);
+	struct kha_ct ct = {};
+	const uint8_t *dmac = MAC_LB, *smac = MAC_GW;
+
+	ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct);
+	s.saddr = ct.backend.v4;
+	s.sport = BE_PORT;
+	if (ct.snat_port) {
+		s.daddr = VIP(r->f.vip);
+		s.dport = ntohs(ct.snat_port);
+		dmac = mac_of(ct.backend.v4);
+		smac = MAC_LB;
+	} else {
+		s.daddr = r->f.client;
+		s.dport = r->f.cport;
+	}
+	pkt_build_tcp4(inner, &s);
+	return pkt_build_frag_needed(exp, dmac, smac, ROUTER, ct.backend.v4,
+				     1280, inner, 20 + 20 + 64);
+}
+
+static size_t icmp_echo(uint8_t *b, size_t len)
+{
+	uint8_t inner[PKT_MAX];
+	size_t n;
+
+	pkt_build_tcp4(inner, &(struct pkt_tcp4){ .saddr = VIP(0) });
+	n = pkt_build_frag_needed(b, MAC_LB, MAC_CLIENT, CLIENT, VIP(0), 0,
+				  inner, 28);
+	b[ETH_HLEN + 20] = 8; /* echo request */
+	b[ETH_HLEN + 21] = 0;
+	pkt_fix_csums(b, n);
+	return n;
+}
+
+/* ---- the table itself ------------------------------------------------- */
+
+#define RAW(src, sp, dst, dp, fl)                                              \
+	{ .dmac = { 0x02, 0xdd, 0, 0, 0, 0x01 },                              \
+	  .smac = { 0x02, 0xdd, 0, 0, 0, 0x32 }, .saddr = (src),              \
+	  .daddr = (dst), .sport = (sp), .dport = (dp), .flags = (fl),        \
+	  .seq = 9, .payload_len = 0 }
+
+static const struct row table[] = {
+	/* path 1+2: new flow, full NAT, out the same interface */
+	{ "SYN to VIP: new flow, full NAT, XDP_TX", NULL, IN_CLIENT, F1,
+	  SYN(1000), NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	{ "established packet, odd payload", NULL, IN_CLIENT, F1, DATA(333),
+	  NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 0, NULL },
+	{ "established packet, IPv4 options", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK, .seq = 1334, .ack = 77, .payload_len = 1,
+	    .ip_opts = IP_OPTS, .ip_opts_len = 12 },
+	  NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 0, NULL },
+	{ "established packet, Ethernet padding", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK, .seq = 1335, .ack = 77 }, eth_padding,
+	  XDP_TX, EXP_CUSTOM, -1, expect_padded_backend, -1, 0, NULL },
+	{ "SYN with IPv4 options: new flow", NULL, IN_CLIENT, F_OPT,
+	  { .flags = PKT_TCP_SYN, .seq = 7, .ip_opts = IP_OPTS,
+	    .ip_opts_len = 12, .tcp_opts = MSS_OPT, .tcp_opts_len = 4 },
+	  NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	/* path 3 */
+	{ "backend reply, odd payload", NULL, IN_REPLY, F1, DATA(777), NULL,
+	  XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, NULL },
+	{ "backend reply, IPv4 options", NULL, IN_REPLY, F_OPT,
+	  { .flags = PKT_TCP_SYN | PKT_TCP_ACK, .seq = 5, .ack = 8,
+	    .ip_opts = IP_OPTS8, .ip_opts_len = 8 },
+	  NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, NULL },
+	{ "SYN from an off-link client", NULL, IN_CLIENT, F_OFF, SYN(1),
+	  NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	{ "reply to an off-link client goes to the gateway", NULL, IN_REPLY,
+	  F_OFF, DATA(64), NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, NULL },
+	/* not ours: untouched */
+	{ "SSH to the node", NULL, IN_RAW, {},
+	  RAW(CLIENT, 50000, LB_ADDR, 22, PKT_TCP_SYN), NULL, XDP_PASS,
+	  EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "direct :6443 to the VIP address", NULL, IN_RAW, {},
+	  RAW(CLIENT, 50001, VIP(0), 6443, PKT_TCP_SYN), NULL, XDP_PASS,
+	  EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "SNAT-range port on the VIP without an entry", NULL, IN_RAW, {},
+	  RAW(IP4(10, 99, 0, 11), 6443, VIP(0), 20001, PKT_TCP_ACK), NULL,
+	  XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "ARP", NULL, IN_RAW, {}, RAW(CLIENT, 1, VIP(0), 8443, 0), to_arp,
+	  XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "UDP to VIP:8443", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, 0), to_udp, XDP_PASS, EXP_SAME, 0,
+	  NULL, -1, 0, NULL },
+	/* malformed */
+	{ "Ethernet header only", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), cut_to_eth, XDP_PASS,
+	  EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "truncated IPv4 header", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), cut_ip_hdr, XDP_PASS,
+	  EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "IHL 4", NULL, IN_RAW, {}, RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN),
+	  ihl_4, XDP_PASS, EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "IP version 6 in an IPv4 frame", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), version_6, XDP_PASS,
+	  EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "tot_len past the frame", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), tot_len_past_frame,
+	  XDP_PASS, EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "IHL past tot_len", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), ihl_past_tot_len,
+	  XDP_PASS, EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "TCP ports truncated", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), ports_cut, XDP_PASS,
+	  EXP_SAME, 0, NULL, KHA_R_pass_malformed, 0, NULL },
+	{ "first fragment to VIP", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK, .seq = 1336, .frag_off = 0x2000,
+	    .payload_len = 64 },
+	  NULL, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_fragment, 0, NULL },
+	{ "later fragment to VIP: kernel reassembly discards it", NULL,
+	  IN_CLIENT, F1, { .flags = PKT_TCP_ACK, .frag_off = 100,
+			   .payload_len = 64 },
+	  NULL, XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "fragment not to a VIP", NULL, IN_RAW, {},
+	  { .saddr = CLIENT, .daddr = LB_ADDR, .sport = 1, .dport = 22,
+	    .frag_off = 0x2000, .payload_len = 8 },
+	  NULL, XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
+	{ "TCP header truncated, to VIP", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK }, tcp_cut, XDP_DROP, EXP_NONE, 0, NULL,
+	  KHA_R_drop_bad_tcp, 0, NULL },
+	{ "TCP doff 4, to VIP", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK }, doff_4, XDP_DROP, EXP_NONE, 0, NULL,
+	  KHA_R_drop_bad_tcp, 0, NULL },
+	{ "TCP doff past tot_len, to VIP", NULL, IN_CLIENT, F1,
+	  { .flags = PKT_TCP_ACK }, doff_past_tot_len, XDP_DROP, EXP_NONE, 0,
+	  NULL, KHA_R_drop_bad_tcp, 0, NULL },
+	{ "TCP doff 4, not to a VIP", NULL, IN_RAW, {},
+	  RAW(CLIENT, 1, LB_ADDR, 22, PKT_TCP_ACK), doff_4, XDP_PASS,
+	  EXP_SAME, 0, NULL, -1, 0, NULL },
+	/* SNAT port range exhausted: one port, two flows to one backend */
+	{ "tiny SNAT range: first flow gets its only port", tiny_range,
+	  IN_CLIENT, F_EX1, SYN(1), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 1,
+	  check_ex1_port },
+	{ "tiny SNAT range: second flow finds it exhausted", NULL, IN_CLIENT,
+	  F_EX2, SYN(1), NULL, XDP_DROP, EXP_NONE, 0, NULL,
+	  KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	/* empty table */
+	{ "SYN to a VIP with no backend: RST", NULL, IN_CLIENT, F_EMPTY,
+	  { .flags = PKT_TCP_SYN, .seq = 5000, .ip_opts = IP_OPTS8,
+	    .ip_opts_len = 8, .tcp_opts = MSS_OPT, .tcp_opts_len = 4 },
+	  NULL, XDP_TX, EXP_RST, 0, NULL, KHA_R_rst_no_backend, 0, NULL },
+	{ "ACK to a VIP with no backend: dropped", NULL, IN_CLIENT, F_EMPTY,
+	  DATA(10), NULL, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_no_backend,
+	  0, NULL },
+	/* backend set changes */
+	{ "drained backend keeps its flow", NULL, IN_CLIENT, F2, SYN(1), NULL,
+	  XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	{ "drained backend keeps its flow (after drain)", drain_f2_backend,
+	  IN_CLIENT, F2, DATA(20), NULL, XDP_TX, EXP_CUSTOM, 0,
+	  expect_backend_f2, -1, 0, check_drained },
+	{ "removed backend: flow re-selected", remove_f1_backend, IN_CLIENT,
+	  F1, DATA(5), NULL, XDP_TX, EXP_BACKEND, -1, NULL, KHA_R_reselect, 1,
+	  check_reselected },
+	{ "backend id reused for another address: re-selected", reuse_f2_id,
+	  IN_CLIENT, F2, DATA(6), NULL, XDP_TX, EXP_CUSTOM, 0,
+	  expect_backend_f2, KHA_R_reselect, 1, check_reused },
+	/* path 4: local backend */
+	{ "local backend: DNAT only, to the kernel", NULL, IN_CLIENT, F_LOCAL,
+	  SYN(3), NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
+	  KHA_R_pass_local_backend, 1, NULL },
+	{ "local backend: established", NULL, IN_CLIENT, F_LOCAL, DATA(99),
+	  NULL, XDP_PASS, EXP_BACKEND, 5, NULL, KHA_R_pass_local_backend, 0,
+	  NULL },
+	/* forwarding outcomes */
+	{ "backend behind another interface: XDP_REDIRECT", NULL, IN_CLIENT,
+	  F_REDIR, SYN(4), NULL, XDP_REDIRECT, EXP_BACKEND, 3, NULL, -1, 1,
+	  NULL },
+	{ "backend neighbour unresolved: translated, to the kernel", NULL,
+	  IN_CLIENT, F_NONEIGH, SYN(4), NULL, XDP_PASS, EXP_BACKEND, 4, NULL,
+	  KHA_R_pass_no_neigh, 1, NULL },
+	{ "backend blackholed: dropped", NULL, IN_CLIENT, F_BLACK, SYN(4),
+	  NULL, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_fib, 0, NULL },
+	/* ICMP fragmentation needed */
+	{ "flow for the ICMP cases", NULL, IN_CLIENT, F3, SYN(1), NULL,
+	  XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	{ "flow for the ICMP cases (off-link)", NULL, IN_CLIENT, F3_OFF,
+	  SYN(1), NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
+	{ "ICMP frag-needed from the backend side, whole quote", NULL, IN_RAW,
+	  F3, {}, icmp_in_full, XDP_TX, EXP_CUSTOM, 0, expect_icmp_to_client,
+	  KHA_R_icmp_translated, 0, NULL },
+	{ "ICMP frag-needed from the backend side, 8-byte quote", NULL, IN_RAW,
+	  F3_OFF, {}, icmp_in_8, XDP_TX, EXP_CUSTOM, 0, expect_icmp_to_client,
+	  KHA_R_icmp_translated, 0, NULL },
+	{ "ICMP frag-needed quoting 4 bytes of TCP: dropped", NULL, IN_RAW, F3,
+	  {}, icmp_in_4, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_icmp_bad, 0,
+	  NULL },
+	{ "ICMP frag-needed about an unknown flow: untouched", NULL, IN_RAW,
+	  F3, {}, icmp_unknown_flow, XDP_PASS, EXP_SAME, 0, NULL, -1, 0,
+	  NULL },
+	{ "ICMP frag-needed from the client side: to the backend", NULL,
+	  IN_RAW, F3, {}, icmp_client_side_f3, XDP_TX, EXP_CUSTOM, 0,
+	  expect_icmp_to_backend, KHA_R_icmp_translated, 0, NULL },
+	{ "ICMP frag-needed about a local-backend flow: to the kernel", NULL,
+	  IN_RAW, F_LOCAL, {}, icmp_client_side_local, XDP_PASS, EXP_CUSTOM, 0,
+	  expect_icmp_to_backend, KHA_R_icmp_translated, 0, NULL },
+	{ "ICMP echo to the VIP: untouched", NULL, IN_RAW, F3, {}, icmp_echo,
+	  XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
+};
+
+static void test_table(void)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		int failed = CU_get_number_of_failures();
+
+		run_row(&table[i]);
+		if (CU_get_number_of_failures() != (unsigned)failed)
+			fprintf(stderr, "  case failed: %s\n", table[i].name);
+	}
+}
+
+/* ---- Maglev: the data plane picks what user space predicts ---------- */
+
+static void test_maglev_agrees(void)
+{
+	struct kha_counters before[3], after[3];
+	uint8_t in[PKT_MAX], out[PKT_MAX];
+	uint32_t want_count[3] = { 0 };
+	int mismatch = 0, bad_verdict = 0;
+
+	srandom(2026);
+	for (int b = 0; b < 3; b++)
+		counters_get(skel->maps.backend_stats, b, &before[b]);
+	for (int i = 0; i < 10000; i++) {
+		struct flow f = { (uint32_t)random(), 1024 + i % 60000, 0 };
+		struct pkt_tcp4 syn = SYN(i);
+		struct kha_addr a = {};
+		uint32_t want, got = ~0u;
+		size_t len, out_len;
+
+		a.v4 = f.client;
+		want = maglev_lookup(ring_of(0, active_gen(0)), RING_SIZE, &a);
+		len = build_client(&f, &syn, in);
+		if (xdp_run(in, len, out, &out_len) != XDP_TX) {
+			bad_verdict++;
+			continue;
+		}
+		for (int b = 0; b < 3; b++)
+			if (pkt_ip(out)->daddr == lab_be[b].addr)
+				got = b;
+		if (got != want && mismatch++ < 5)
+			fprintf(stderr, "  client %s: data plane %u, maglev %u\n",
+				ip_str(f.client), got, want);
+		if (want < 3)
+			want_count[want]++;
+	}
+	CHECK(bad_verdict == 0, "%d SYNs not sent with XDP_TX", bad_verdict);
+	CHECK(mismatch == 0, "%d of 10000 clients on another backend",
+	      mismatch);
+	for (int b = 0; b < 3; b++) {
+		counters_get(skel->maps.backend_stats, b, &after[b]);
+		CHECK(after[b].new_flows - before[b].new_flows == want_count[b],
+		      "backend %d: %llu new flows counted, %u sent", b,
+		      (unsigned long long)(after[b].new_flows -
+					   before[b].new_flows),
+		      want_count[b]);
+		/* three equal backends: about a third each */
+		CHECK(want_count[b] > 3000 && want_count[b] < 3700,
+		      "backend %d got %u of 10000 clients", b, want_count[b]);
+	}
+}
+
+/* ---- checksums: random sizes, options, addresses ------------------------- */
+
+static const uint8_t NOPS[40] = { [0 ... 39] = 1 };
+
+static void test_random_packets(void)
+{
+	srandom(1624);
+	for (int i = 0; i < 500; i++) {
+		struct flow f = { htonl(0xac100000 | (random() & 0xfffff)),
+				  (uint16_t)(1024 + random() % 60000), 0 };
+		struct row syn = { "random SYN", NULL, IN_CLIENT, f,
+				   { .flags = PKT_TCP_SYN, .ip_opts = NOPS,
+				     .tcp_opts = NOPS },
+				   NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1,
+				   1, NULL };
+		struct row data = syn, reply = syn;
+		int failed = CU_get_number_of_failures();
+
+		syn.spec.seq = random();
+		syn.spec.ip_opts_len = 4 * (random() % 11);
+		syn.spec.tcp_opts_len = 4 * (random() % 11);
+		run_row(&syn);
+
+		data.name = "random data";
+		data.new_flow = 0;
+		data.spec.flags = PKT_TCP_ACK | PKT_TCP_PSH;
+		data.spec.payload_len = random() % 1401;
+		data.spec.payload_seed = random();
+		data.spec.ip_opts_len = 4 * (random() % 11);
+		run_row(&data);
+
+		reply.name = "random reply";
+		reply.input = IN_REPLY;
+		reply.expect = EXP_CLIENT;
+		reply.new_flow = 0;
+		reply.spec.flags = PKT_TCP_ACK;
+		reply.spec.payload_len = random() % 1401;
+		reply.spec.payload_seed = random();
+		reply.spec.ip_opts_len = 4 * (random() % 11);
+		reply.spec.tcp_opts_len = 4 * (random() % 11);
+		run_row(&reply);
+		if (CU_get_number_of_failures() != (unsigned)failed) {
+			fprintf(stderr, "  random flow %d failed\n", i);
+			break;
+		}
+	}
+}
+
+/* ---- unresolved neighbour: the kernel finishes the job ---------------- */
+
+static int xdp_run_live(const uint8_t *in, size_t len)
+{
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifi_dp0 };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in,
+			    .data_size_in = len, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1,
+			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+
+	return bpf_prog_test_run_opts(prog_fd, &opts);
+}
+
+/* a packet socket on dp1, in namespace B (the backend's side) */
+static int open_capture(void)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_IP) };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+	int fd;
+
+	if (setns(ns_b, CLONE_NEWNET))
+		return -1;
+	fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_IP));
+	sll.sll_ifindex = if_nametoindex("dp1");
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		close(fd);
+		fd = -1;
+	}
+	if (setns(ns_a, CLONE_NEWNET)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* wait up to @ms for a frame to the live backend; returns its length */
+static ssize_t capture_backend_frame(int fd, uint8_t *buf, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 100) {
+		ssize_t n;
+
+		while ((n = recv(fd, buf, PKT_MAX, 0)) > 0)
+			if ((size_t)n >= ETH_HLEN + 40 &&
+			    pkt_ip(buf)->daddr == lab_be[7].addr &&
+			    pkt_ip(buf)->protocol == IPPROTO_TCP &&
+			    pkt_tcp(buf)->dest == htons(BE_PORT))
+				return n;
+	}
+	return 0;
+}
+
+static void test_live_no_neigh(void)
+{
+	static const struct flow f = { CLIENT, 46000, 6 };
+	uint8_t in[PKT_MAX], got[PKT_MAX], exp[PKT_MAX], out[PKT_MAX];
+	struct pkt_tcp4 syn = SYN(1), data = DATA(301);
+	__u64 before[KHA_R_MAX], after[KHA_R_MAX];
+	struct kha_ct ct = {};
+	struct pkt_tcp4 e;
+	size_t len, out_len;
+	ssize_t n;
+	int fd = open_capture();
+
+	CHECK(fd >= 0, "capture socket in namespace B: %s", strerror(errno));
+	if (fd < 0)
+		return;
+
+	/* without accept_local the kernel drops it: source VIP is local */
+	sysctl_set("/proc/sys/net/ipv4/conf/dp0/accept_local", "0");
+	sysctl_set("/proc/sys/net/ipv4/conf/all/accept_local", "0");
+	reasons_get(before);
+	len = build_client(&f, &syn, in);
+	CHECK(xdp_run_live(in, len) == 0, "live test run failed");
+	reasons_get(after);
+	CHECK(after[KHA_R_pass_no_neigh] == before[KHA_R_pass_no_neigh] + 1,
+	      "SYN did not take the no-neighbour path");
+	n = capture_backend_frame(fd, got, 500);
+	CHECK(n == 0, "forwarded although accept_local=0");
+
+	/* with it, the kernel forwards the translated packet */
+	sysctl_set("/proc/sys/net/ipv4/conf/dp0/accept_local", "1");
+	len = build_client(&f, &data, in);
+	CHECK(xdp_run_live(in, len) == 0, "live test run failed");
+	n = capture_backend_frame(fd, got, 3000);
+	CHECK(n > 0, "the kernel did not forward the translated packet");
+	ct_get(f.client, f.cport, VIP(f.vip), &ct);
+	e = data;
+	memcpy(e.dmac, MAC_PEER, 6);
+	memcpy(e.smac, MAC_LB, 6);
+	e.saddr = VIP(f.vip);
+	e.sport = ntohs(ct.snat_port);
+	e.daddr = lab_be[7].addr;
+	e.dport = BE_PORT;
+	e.ttl = 63; /* the kernel routed it */
+	len = pkt_build_tcp4(exp, &e);
+	if (n > 0) {
+		CHECK((size_t)n == len && !memcmp(got, exp, len),
+		      "forwarded frame differs from the expected one");
+		CHECK(pkt_verify_csums(got, n) == 0, "bad checksum");
+	}
+
+	/* the neighbour is resolved now: the next packet is XDP_TX */
+	len = build_client(&f, &data, in);
+	CHECK(xdp_run(in, len, out, &out_len) == XDP_TX,
+	      "neighbour resolved, still not XDP_TX");
+	CHECK(!memcmp(out, MAC_PEER, 6), "XDP_TX to the wrong MAC");
+	close(fd);
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int lab_up(void)
+{
+	static const char *const cmds[] = {
+		"ip link set lo up",
+		"ip link add dp2 address 02:dd:00:00:02:01 type veth peer name "
+		"dp3 address 02:dd:00:00:02:02",
+		"ip addr add 10.99.0.1/24 dev dp0",
+		/* the VIPs are the node's addresses, as VRRP makes them */
+		"for i in 0 1 2 3 4 5 6 7; do ip addr add 10.99.0.10$i/32 dev dp0; done",
+		"ip addr add 10.99.2.1/24 dev dp2",
+		"ip link set dp0 up",
+		"ip link set dp2 up",
+		"ip link set dp3 up",
+		"ip route add default via 10.99.0.254",
+		"ip route add blackhole 10.99.9.0/24",
+		"ip neigh replace 10.99.0.254 lladdr 02:dd:00:00:00:fe dev dp0 nud permanent",
+		"ip neigh replace 10.99.0.50 lladdr 02:dd:00:00:00:32 dev dp0 nud permanent",
+		"ip neigh replace 10.99.0.11 lladdr 02:dd:00:00:01:0b dev dp0 nud permanent",
+		"ip neigh replace 10.99.0.12 lladdr 02:dd:00:00:01:0c dev dp0 nud permanent",
+		"ip neigh replace 10.99.0.13 lladdr 02:dd:00:00:01:0d dev dp0 nud permanent",
+		"ip neigh replace 10.99.0.17 lladdr 02:dd:00:00:01:11 dev dp0 nud permanent",
+		"ip neigh replace 10.99.2.14 lladdr 02:dd:00:00:02:0e dev dp2 nud permanent",
+	};
+	int pid = getpid();
+
+	if (sh("ip link add dp0 address 02:dd:00:00:00:01 type veth peer name "
+	       "dp1 address 02:dd:00:00:00:02 netns /proc/%d/fd/%d",
+	       pid, ns_b))
+		return -1;
+	if (sh("nsenter --net=/proc/%d/fd/%d sh -c 'ip link set lo up && "
+	       "ip addr add 10.99.0.16/24 dev dp1 && ip link set dp1 up'",
+	       pid, ns_b))
+		return -1;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (sh("%s", cmds[i]))
+			return -1;
+	/* the FIB helper needs forwarding; see docs/datapath.md */
+	if (sysctl_set("/proc/sys/net/ipv4/ip_forward", "1") ||
+	    sysctl_set("/proc/sys/net/ipv4/conf/all/send_redirects", "0") ||
+	    sysctl_set("/proc/sys/net/ipv4/conf/dp0/send_redirects", "0") ||
+	    sysctl_set("/proc/sys/net/ipv4/conf/dp0/accept_local", "1"))
+		return -1;
+	ifi_dp0 = if_nametoindex("dp0");
+	ifi_dp2 = if_nametoindex("dp2");
+	return ifi_dp0 && ifi_dp2 ? 0 : -1;
+}
+
+static int maps_up(void)
+{
+	for (int v = 0; v < NR_VIPS; v++) {
+		struct kha_vip_key k = {};
+		struct kha_vip val = { .vip_id = v, .flags = KHA_VIP_F_ACTIVE };
+
+		k.addr.v4 = VIP(v);
+		k.port = htons(VIP_PORT);
+		k.proto = IPPROTO_TCP;
+		k.family = KHA_AF_INET;
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.vips), &k, &val,
+					0))
+			return -errno;
+	}
+	for (int b = 0; b < NR_BE; b++)
+		push_backend(b);
+	for (int v = 0; v < NR_VIPS; v++)
+		if (publish(v))
+			return -1;
+	default_range();
+	return 0;
+}
+
+static int suite_init(void)
+{
+	ncpus = libbpf_num_possible_cpus();
+	/* B: the segment's other host; A: the load balancer, where we stay */
+	if (unshare(CLONE_NEWNET)) {
+		perror("test_xdp: unshare");
+		return -1;
+	}
+	ns_b = open("/proc/self/ns/net", O_RDONLY);
+	if (ns_b < 0 || unshare(CLONE_NEWNET))
+		return -1;
+	ns_a = open("/proc/self/ns/net", O_RDONLY);
+	if (ns_a < 0 || lab_up())
+		return -1;
+
+	skel = xdp_lb__open();
+	if (!skel)
+		return -1;
+	bpf_map__set_max_entries(skel->maps.rings,
+				 KHA_MAX_VIPS * 2 * RING_SIZE);
+	if (xdp_lb__load(skel)) {
+		fprintf(stderr, "test_xdp: loading xdp_lb failed\n");
+		return -1;
+	}
+	prog_fd = bpf_program__fd(skel->progs.xdp_lb);
+	rings_len = (size_t)KHA_MAX_VIPS * 2 * RING_SIZE * sizeof(uint64_t);
+	rings = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     bpf_map__fd(skel->maps.rings), 0);
+	if (rings == MAP_FAILED) {
+		perror("test_xdp: mmap rings");
+		return -1;
+	}
+	return maps_up();
+}
+
+static int suite_cleanup(void)
+{
+	if (rings && rings != MAP_FAILED)
+		munmap(rings, rings_len);
+	xdp_lb__destroy(skel);
+	if (ns_b >= 0)
+		close(ns_b);
+	if (ns_a >= 0)
+		close(ns_a);
+	return 0;
+}
+
+static CU_TestInfo xdp_tests[] = {
+	{ "packet table: verdicts, bytes, counters", test_table },
+	{ "10000 clients: backend == maglev_lookup()", test_maglev_agrees },
+	{ "500 random flows: sizes, options, checksums", test_random_packets },
+	{ "unresolved neighbour: kernel forwards (live frames)",
+	  test_live_no_neigh },
+	CU_TEST_INFO_NULL,
+};
+
+static const struct kha_suite suites[] = {
+	{ "xdp_lb", xdp_tests, suite_init, suite_cleanup },
+	{ 0 },
+};
+
+KHA_TEST_MAIN(suites)
