@@ -105,12 +105,17 @@ demo: all
 
 install: all
 	install -D -m 0755 $(O)/kha-xdp $(DESTDIR)$(PREFIX)/sbin/kha-xdp
-	install -D -m 0644 scripts/kha-xdp.service $(DESTDIR)/etc/systemd/system/kha-xdp.service
+	@mkdir -p $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local|$(PREFIX)|g' scripts/kha-xdp.service > $(DESTDIR)/etc/systemd/system/kha-xdp.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/kha-xdp.service
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/kha-xdp
+	install -m 0644 docs/*.md docs/kha-xdp.conf.example $(DESTDIR)$(PREFIX)/share/doc/kha-xdp/
 	test -e $(DESTDIR)/etc/kha-xdp/kha-xdp.conf || \
 		install -D -m 0644 docs/kha-xdp.conf.example $(DESTDIR)/etc/kha-xdp/kha-xdp.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/kha-xdp $(DESTDIR)/etc/systemd/system/kha-xdp.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/kha-xdp
 
 fmt:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h headers/*.h tests/*.c

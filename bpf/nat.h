@@ -239,31 +239,111 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
 /* ---- NAT state ------------------------------------------------------------ */
 
 /*
+ * A remote flow's SNAT port is held by its `snat` entry. Nothing else
+ * frees it (LRU eviction only starts when the map is full, long after a
+ * backend's port range is), so an entry whose flow has shown no reply for
+ * KHA_SNAT_IDLE_SEC hands its port over to the next new flow that draws
+ * it (KHA_SNAT_IDLE_SEC and KHA_SNAT_RST_SEC: headers/kha_abi.h).
+ */
+
+static __always_inline __u32 now_sec(void)
+{
+	return bpf_ktime_get_coarse_ns() / 1000000000ull;
+}
+
+/*
+ * Take over the port of an idle entry: the old flow's conntrack entry goes
+ * (its next packet, if any, becomes a new flow and the backend answers it
+ * with a reset), then the entry is rewritten for the new flow. Two CPUs
+ * drawing the same idle port in the same few nanoseconds could both take
+ * it; the idle time is re-read just before the write to keep that window
+ * at a few instructions.
+ */
+static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
+					const struct kha_snat *rval, __u32 now)
+{
+	struct kha_flow_key old_ct = {};
+	struct kha_snat *old;
+
+	old = bpf_map_lookup_elem(&snat, rkey);
+	if (!old || now - old->last_seen <= KHA_SNAT_IDLE_SEC)
+		return -1;
+	old_ct.src = old->client;
+	old_ct.dst = old->vip;
+	old_ct.sport = old->client_port;
+	old_ct.dport = old->vip_port;
+	old_ct.proto = IPPROTO_TCP;
+	old_ct.family = KHA_AF_INET;
+	if (now - *(volatile __u32 *)&old->last_seen <= KHA_SNAT_IDLE_SEC)
+		return -1;
+	old->last_seen = now;
+	bpf_map_delete_elem(&conntrack, &old_ct);
+	if (bpf_map_update_elem(&snat, rkey, rval, BPF_EXIST))
+		return -1;
+	kha_count(KHA_R_snat_reclaimed);
+	return 0;
+}
+
+/*
  * Claim a source port for VIP -> backend: the reverse entry is inserted
  * with BPF_NOEXIST, so two flows can never share one (backend, port) even
  * when claimed on two CPUs at once. The first candidate is a hash of the
  * client's address and port (a retransmitted SYN of a forgotten flow tends
- * to get its port back), the others random. Returns 0 or -1 (exhausted).
+ * to get its port back), the others random. A taken candidate whose flow
+ * is idle is reclaimed. Returns 0 or -1 (exhausted).
  */
 static __always_inline int snat_claim(const struct kha_lb_config *cfg,
 				      struct kha_flow_key *rkey,
-				      const struct kha_snat *rval, __u32 hash)
+				      struct kha_snat *rval, __u32 hash)
 {
 	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span;
+	__u32 now = now_sec();
 
 	if (!lo || hi < lo) {
 		lo = KHA_SNAT_PORT_LO_DEFAULT;
 		hi = KHA_SNAT_PORT_HI_DEFAULT;
 	}
 	span = hi - lo + 1;
+	rval->last_seen = now;
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
 		__u32 r = i ? bpf_get_prandom_u32() : hash;
 
 		rkey->dport = bpf_htons(lo + r % span);
 		if (!bpf_map_update_elem(&snat, rkey, rval, BPF_NOEXIST))
 			return 0;
+		if (!snat_reclaim(rkey, rval, now))
+			return 0;
 	}
 	return -1;
+}
+
+/* A reply refreshes its entry; a reset lets the port go soon. */
+static __always_inline void snat_touch(struct kha_snat *s, int rst)
+{
+	__u32 now = now_sec();
+
+	if (rst)
+		now -= KHA_SNAT_IDLE_SEC - KHA_SNAT_RST_SEC;
+	if (s->last_seen != now) /* one write a second, not per packet */
+		s->last_seen = now;
+}
+
+/* The client reset its flow: the same for the flow's entry. */
+static __always_inline void snat_client_rst(const struct pkt *p,
+					    const struct kha_ct *ct)
+{
+	struct kha_flow_key rkey = {};
+	struct kha_snat *s;
+
+	rkey.src = ct->backend;
+	rkey.dst.v4 = p->iph->daddr;
+	rkey.sport = ct->backend_port;
+	rkey.dport = ct->snat_port;
+	rkey.proto = IPPROTO_TCP;
+	rkey.family = KHA_AF_INET;
+	s = bpf_map_lookup_elem(&snat, &rkey);
+	if (s)
+		snat_touch(s, 1);
 }
 
 /* The reverse entry a flow owns, so a re-selected flow can free it. */

@@ -48,6 +48,9 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 	if (p->bad)
 		return drop_bad(p);
 
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return XDP_DROP; /* checked by the parser; for the verifier */
+	snat_touch(s, p->tcp->rst);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
 	verdict = fib_forward(ctx, p);
 	if (verdict != XDP_DROP)
@@ -69,6 +72,10 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 		kha_count(KHA_R_pass_local_backend);
 		return XDP_PASS;
 	}
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return XDP_DROP; /* checked by the parser; for the verifier */
+	if (p->tcp->rst)
+		snat_client_rst(p, ct);
 	rewrite_tcp4(p, p->iph->daddr, ct->backend.v4, ct->snat_port,
 		     ct->backend_port);
 	verdict = fib_forward(ctx, p);

@@ -48,6 +48,18 @@
 #ifndef KHA_SNAT_RETRIES
 #define KHA_SNAT_RETRIES 8
 #endif
+/*
+ * A remote flow whose backend has not replied for this long gives up its
+ * SNAT port to a new flow that draws it. Longer than TIME_WAIT (60 s), so a
+ * backend never sees a reused 4-tuple it still remembers. After a reset
+ * (either side) the port is free KHA_SNAT_RST_SEC later.
+ */
+#ifndef KHA_SNAT_IDLE_SEC
+#define KHA_SNAT_IDLE_SEC 120
+#endif
+#ifndef KHA_SNAT_RST_SEC
+#define KHA_SNAT_RST_SEC 2
+#endif
 #define KHA_SNAT_PORT_LO_DEFAULT 10240
 #define KHA_SNAT_PORT_HI_DEFAULT 32767
 
@@ -133,7 +145,16 @@ struct kha_snat {
 	__be16 vip_port;
 	__u32 vip_id;
 	__u32 backend_id;
-	__u32 pad;
+	union {
+		__u32 pad;
+		/*
+		 * Remote-backend entries: coarse CLOCK_MONOTONIC seconds of
+		 * the last reply seen (XDP). An entry idle for longer than
+		 * the data plane's KHA_SNAT_IDLE_SEC gives its port to a new
+		 * flow that needs it (docs/maps.md). 0 in local entries.
+		 */
+		__u32 last_seen;
+	};
 };
 
 struct kha_counters {
@@ -160,7 +181,8 @@ struct kha_counters {
 	X(reselect)           /* flow's backend gone: picked anew            */ \
 	X(icmp_translated)    /* ICMP error about a NATed flow translated    */ \
 	X(drop_icmp_bad)      /* ICMP error about a VIP flow, unparseable    */ \
-	X(ct_insert_fail)     /* conntrack update failed                     */
+	X(ct_insert_fail)     /* conntrack update failed                     */ \
+	X(snat_reclaimed)     /* idle flow's SNAT port given to a new flow   */
 
 enum kha_reason {
 #define KHA_X_ENUM(name) KHA_R_##name,

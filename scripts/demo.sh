@@ -137,7 +137,7 @@ run bpftool map dump pinned "$LAB_PIN/eth0/vip_stats" | head -24
 echo "  (and $(ls "$LAB_PIN/eth0" | tr '\n' ' '))"
 
 say "Killing master2's apiserver (SIGKILL)"
-kill -KILL "${LAB_BACKEND_PID[m2]}"
+lab_kill_backend m2
 vc=
 for c in "${CLIENTS[@]}"; do [ "${BEFORE[$c]}" = m2 ] && { vc=$c; break; }; done
 if [ -n "$vc" ]; then

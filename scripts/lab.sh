@@ -388,13 +388,18 @@ lab_maps() {
 		"$LAB_PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
 
-# lab_wait_healthy N [SECONDS]: until the VIP's published table has N
-# backends; prints the milliseconds it took
+# lab_vip_healthy [VIPADDR]: backends in the VIP's published table
+lab_vip_healthy() {
+	lab_maps "[v['nr_healthy'] for v in d['vips'] if v['addr']=='${1:-$VIP}:$VPORT'][0]" 2>/dev/null
+}
+
+# lab_wait_healthy N [SECONDS] [VIPADDR]: until the VIP's published table
+# has N backends; prints the milliseconds it took
 lab_wait_healthy() {
-	local want=$1 t=${2:-10} t0 i
+	local want=$1 t=${2:-10} vip=${3:-$VIP} t0 i
 	t0=$(lab_now_ms)
 	for ((i = 0; i < t * 50; i++)); do
-		if [ "$(lab_maps 'd["vips"][0]["nr_healthy"]' 2>/dev/null)" = "$want" ]; then
+		if [ "$(lab_vip_healthy "$vip")" = "$want" ]; then
 			echo $(($(lab_now_ms) - t0))
 			return 0
 		fi
@@ -425,4 +430,13 @@ lab_wait_backend() {
 		sleep 0.02
 	done
 	echo $((now - t0))
+}
+
+# lab_kill_backend ID [SIGNAL]: kill backend ID (SIGKILL by default) and
+# reap it quietly (no "Killed" job notice in the test output)
+lab_kill_backend() {
+	local pid=${LAB_BACKEND_PID[$1]}
+	kill "-${2:-KILL}" "$pid"
+	wait "$pid" 2>/dev/null
+	return 0
 }

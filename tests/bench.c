@@ -87,7 +87,7 @@ static struct {
 static struct bench_floor *fl;
 static struct xdp_lb *lb;
 static int lb_ifindex, ncpu;
-static uint32_t *rings_mem;
+static uint64_t *rings_mem; /* one 8-byte element per __u32 slot */
 static size_t rings_len;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -291,7 +291,7 @@ static uint64_t publish(uint32_t vip_id, int n, uint64_t *build_ns)
 {
 	struct kha_vip_state st;
 	uint32_t gen;
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = now_ns(), t1, *slots;
 	int err;
 
 	err = maglev_build(mb, n, scratch, RING_SIZE);
@@ -301,8 +301,14 @@ static uint64_t publish(uint32_t vip_id, int n, uint64_t *build_ns)
 	if (bpf_map_lookup_elem(bpf_map__fd(lb->maps.vip_state), &vip_id, &st))
 		die("lookup vip_state: %s", strerror(errno));
 	gen = !st.active_gen;
-	memcpy(rings_mem + kha_ring_index(vip_id, gen, 0, RING_SIZE), scratch,
-	       RING_SIZE * sizeof(uint32_t));
+	/*
+	 * An array map stores element i at i * round_up(value_size, 8): the
+	 * __u32 slots sit 8 bytes apart in the mapping (low half, little
+	 * endian), so the table is written slot by slot, not memcpy'd.
+	 */
+	slots = rings_mem + kha_ring_index(vip_id, gen, 0, RING_SIZE);
+	for (uint32_t i = 0; i < RING_SIZE; i++)
+		slots[i] = scratch[i];
 	st.active_gen = gen;
 	st.nr_healthy = n;
 	map_put(lb->maps.vip_state, &vip_id, &st);
@@ -347,7 +353,7 @@ static void lb_setup(void)
 		mb[i] = (struct maglev_backend){ .addr = be.addr, .port = BE_PORT,
 						 .weight = 1, .id = i };
 	}
-	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(uint32_t) +
+	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(uint64_t) +
 		     pg - 1) / pg * pg;
 	m = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 bpf_map__fd(lb->maps.rings), 0);
@@ -575,6 +581,26 @@ static const char *mname[M__MAX] = {
 };
 static double res[M__MAX][64];
 
+/* -o PATH: time only that path (for a profiler), no table */
+static const struct {
+	const char *name;
+	unsigned int mask;
+} only_paths[] = {
+	{ "floor", 1u << M_FLOOR },
+	{ "established", 1u << M_EST },
+	{ "reply", 1u << M_REPLY },
+	{ "newflow", 1u << M_NEW },
+	{ "nonvip", 1u << M_NONVIP },
+	{ "wrapper", 1u << M_WFLOOR },
+	{ NULL, 0 },
+};
+static unsigned int only_mask = ~0u;
+
+static bool want(int m)
+{
+	return only_mask & (1u << m);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -649,43 +675,58 @@ static void one_round(int r)
 	make_established();
 	be = est_ct.backend_id;
 
-	snapshot(&a);
-	res[M_FLOOR][r] = run_live(floorfd, pkt_est, n);
-	snapshot(&b);
-	/* the floor is not the wrapper: only the peer can vouch for it */
-	b.runs = a.runs + n;
-	check("floor", &a, &b, n, &(struct expect){ .be = -1, .txed = 1 });
+	if (want(M_FLOOR)) {
+		snapshot(&a);
+		res[M_FLOOR][r] = run_live(floorfd, pkt_est, n);
+		snapshot(&b);
+		/* not behind the wrapper: only the peer can vouch for it */
+		b.runs = a.runs + n;
+		check("floor", &a, &b, n,
+		      &(struct expect){ .be = -1, .txed = 1 });
+	}
 
-	snapshot(&a);
-	res[M_WFLOOR][r] = run_wrapped(floorfd, pkt_est, 0, n);
-	snapshot(&b);
-	check("wrapper+floor", &a, &b, n, &(struct expect){ .be = -1, .txed = 1 });
+	if (want(M_WFLOOR)) {
+		snapshot(&a);
+		res[M_WFLOOR][r] = run_wrapped(floorfd, pkt_est, 0, n);
+		snapshot(&b);
+		check("wrapper+floor", &a, &b, n,
+		      &(struct expect){ .be = -1, .txed = 1 });
+	}
 
-	snapshot(&a);
-	res[M_EST][r] = run_wrapped(lbfd, pkt_est, 0, n);
-	snapshot(&b);
-	check("established", &a, &b, n, &(struct expect){
-		.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
-	if (map_count(lb->maps.conntrack) != 1)
-		die("established: conntrack holds %ld flows, not 1",
-		    map_count(lb->maps.conntrack));
+	if (want(M_EST)) {
+		snapshot(&a);
+		res[M_EST][r] = run_wrapped(lbfd, pkt_est, 0, n);
+		snapshot(&b);
+		check("established", &a, &b, n, &(struct expect){
+			.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
+		if (map_count(lb->maps.conntrack) != 1)
+			die("established: conntrack holds %ld flows, not 1",
+			    map_count(lb->maps.conntrack));
+	}
 
-	snapshot(&a);
-	res[M_REPLY][r] = run_wrapped(lbfd, pkt_reply, 0, n);
-	snapshot(&b);
-	check("reply", &a, &b, n, &(struct expect){
-		.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
+	if (want(M_REPLY)) {
+		snapshot(&a);
+		res[M_REPLY][r] = run_wrapped(lbfd, pkt_reply, 0, n);
+		snapshot(&b);
+		check("reply", &a, &b, n, &(struct expect){
+			.vip_packets = n, .be_packets = n, .be = be, .txed = 1 });
+	}
 
-	snapshot(&a);
-	res[M_WPASS][r] = run_wrapped(passfd, pkt_nonvip, 0, n);
-	snapshot(&b);
-	check("wrapper+pass_floor", &a, &b, n,
-	      &(struct expect){ .be = -1, .passed = 1 });
+	if (want(M_WPASS)) {
+		snapshot(&a);
+		res[M_WPASS][r] = run_wrapped(passfd, pkt_nonvip, 0, n);
+		snapshot(&b);
+		check("wrapper+pass_floor", &a, &b, n,
+		      &(struct expect){ .be = -1, .passed = 1 });
+	}
 
-	snapshot(&a);
-	res[M_NONVIP][r] = run_wrapped(lbfd, pkt_nonvip, 0, n);
-	snapshot(&b);
-	check("non-VIP", &a, &b, n, &(struct expect){ .be = -1, .passed = 1 });
+	if (want(M_NONVIP)) {
+		snapshot(&a);
+		res[M_NONVIP][r] = run_wrapped(lbfd, pkt_nonvip, 0, n);
+		snapshot(&b);
+		check("non-VIP", &a, &b, n,
+		      &(struct expect){ .be = -1, .passed = 1 });
+	}
 
 	/*
 	 * New flows, in chunks: each chunk starts from an empty connection
@@ -693,7 +734,7 @@ static void one_round(int r)
 	 * backend) never nears exhaustion and every SYN claims a port with
 	 * its first candidates, as on a real LB that is not under a flood.
 	 */
-	{
+	if (want(M_NEW) || want(M_WFLOOR_NEW)) {
 		double tw = 0, tl = 0;
 		unsigned int done = 0;
 
@@ -701,11 +742,18 @@ static void one_round(int r)
 			unsigned int c = n - done < opt.chunk ? n - done : opt.chunk;
 			long ct;
 
-			snapshot(&a);
-			tw += (double)run_wrapped(floorfd, pkt_newflow, 1, c) * c;
-			snapshot(&b);
-			check("wrapper(newflow)+floor", &a, &b, c,
-			      &(struct expect){ .be = -1, .txed = 1 });
+			if (want(M_WFLOOR_NEW)) {
+				snapshot(&a);
+				tw += (double)run_wrapped(floorfd, pkt_newflow, 1,
+							  c) * c;
+				snapshot(&b);
+				check("wrapper(newflow)+floor", &a, &b, c,
+				      &(struct expect){ .be = -1, .txed = 1 });
+			}
+			if (!want(M_NEW)) {
+				done += c;
+				continue;
+			}
 
 			map_clear(lb->maps.conntrack);
 			map_clear(lb->maps.snat);
@@ -738,6 +786,8 @@ static void one_round(int r)
 	 * non-VIP traffic is passed untouched), so every repeat sees an
 	 * equivalent packet. Output bytes and verdict are checked.
 	 */
+	if (!want(M_PFLOOR))
+		return;
 	snapshot(&a);
 	res[M_PFLOOR][r] = run_plain(floorfd, pkt_est, n, out, &ret);
 	if (ret != XDP_TX)
@@ -790,15 +840,24 @@ int main(int argc, char **argv)
 	int c, nrows = 0, missed = 0;
 	double floor_ns;
 
-	while ((c = getopt(argc, argv, "n:r:c:b:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:c:b:o:h")) != -1) {
 		switch (c) {
+		case 'o':
+			only_mask = 0;
+			for (int i = 0; only_paths[i].name; i++)
+				if (!strcmp(optarg, only_paths[i].name))
+					only_mask = only_paths[i].mask;
+			if (!only_mask)
+				die("-o %s: one of floor established reply "
+				    "newflow nonvip wrapper", optarg);
+			break;
 		case 'n': opt.repeat = strtoul(optarg, NULL, 0); break;
 		case 'r': opt.rounds = strtoul(optarg, NULL, 0); break;
 		case 'c': opt.chunk = strtoul(optarg, NULL, 0); break;
 		case 'b': opt.batch = strtoul(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: %s [-n repeats] [-r rounds] "
-				"[-c newflow chunk] [-b batch]\n", argv[0]);
+				"[-c newflow chunk] [-b batch] [-o path]\n", argv[0]);
 			return c == 'h' ? 0 : 1;
 		}
 	}
@@ -844,6 +903,14 @@ int main(int argc, char **argv)
 	}
 	for (unsigned int r = 0; r < opt.rounds; r++)
 		one_round(r);
+	if (only_mask != ~0u) {
+		for (int m = 0; m < M__MAX; m++)
+			if (want(m))
+				printf("%s: %.1f ns/packet (median of %u rounds "
+				       "of %u), path checked\n", mname[m],
+				       median(m), opt.rounds, opt.repeat);
+		return 0;
+	}
 
 	printf("\nraw medians (ns/packet, kernel-reported):\n");
 	for (int m = 0; m < M__MAX; m++)

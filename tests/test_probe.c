@@ -851,6 +851,8 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 	struct kha_prober_stats st;
 	struct runner r;
 	uint64_t want = secs * 1000 / inter, t0, elapsed;
+	struct rusage ru0, ru1;
+	long cpu_us;
 	int i, first, bad = 0, min_checks = 1 << 30, max_checks = 0;
 
 	first = nr_srv;
@@ -866,8 +868,14 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 	runner_new(&r);
 	CU_ASSERT_EQUAL(kha_prober_configure(r.p, &cfg), 0);
 	t0 = kha_now_ms();
+	getrusage(RUSAGE_THREAD, &ru0);
 	run_for(&r, secs * 1000, 0);
+	getrusage(RUSAGE_THREAD, &ru1);
 	elapsed = kha_now_ms() - t0;
+	cpu_us = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+		  ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000L +
+		 ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+		 ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec;
 	kha_prober_stats(r.p, &st);
 	for (i = 0; i < nr; i++) {
 		const struct kha_health *h = H(&r, i);
@@ -880,11 +888,13 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 			bad++;
 	}
 	fprintf(stderr,
-		"\n  load %s: %d backends every %u ms for %lu ms: %lu checks, %d..%d per backend, lag max %u ms mean %.2f ms, %d failed\n",
+		"\n  load %s: %d backends every %u ms for %lu ms: %lu checks, %d..%d per backend, lag max %u ms mean %.2f ms, %d failed; prober thread CPU %.1f%% (%.1f us/check)\n",
 		type == KHA_CHECK_TCP ? "tcp" : type == KHA_CHECK_HTTP ? "http" : "https",
 		nr, inter, (unsigned long)elapsed, (unsigned long)st.completed,
 		min_checks, max_checks, st.max_lag_ms,
-		st.started ? (double)st.sum_lag_ms / st.started : 0.0, bad);
+		st.started ? (double)st.sum_lag_ms / st.started : 0.0, bad,
+		100.0 * cpu_us / (elapsed * 1000.0),
+		st.completed ? (double)cpu_us / st.completed : 0.0);
 	if (type == KHA_CHECK_HTTPS)
 		fprintf(stderr, "  tls: %lu handshakes, %lu resumed\n",
 			tls_handshakes, tls_resumed);
@@ -908,10 +918,14 @@ static void test_load_http(void)
 	run_load(KHA_CHECK_HTTP, SRV_HTTP, 256, 100, 2);
 }
 
-/* TLS: the checks resume their session, the handshake stays cheap */
+/*
+ * TLS: the checks resume their session, the handshake stays cheap. At
+ * 100 ms this test's own TLS servers (same process, same CPUs) are the
+ * bottleneck, not the prober: docs/health.md has the measured cost.
+ */
 static void test_load_https(void)
 {
-	run_load(KHA_CHECK_HTTPS, SRV_HTTPS, 256, 100, 2);
+	run_load(KHA_CHECK_HTTPS, SRV_HTTPS, 256, 500, 3);
 }
 
 /* first checks spread over the first interval, not a burst */
@@ -961,7 +975,7 @@ static CU_TestInfo probe_tests[] = {
 	{ "first checks are spread", test_spread },
 	{ "256 tcp backends every 100 ms", test_load_tcp },
 	{ "256 http backends every 100 ms", test_load_http },
-	{ "256 https backends every 100 ms", test_load_https },
+	{ "256 https backends every 500 ms", test_load_https },
 	CU_TEST_INFO_NULL,
 };
 

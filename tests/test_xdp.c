@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_packet.h>
 
@@ -662,7 +663,54 @@ static void check_no_ct(const struct row *r)
 
 	CHECK(ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct) != 0,
 	      "%s: a conntrack entry was left behind", r->name);
+}
+
+static uint32_t mono_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+static struct kha_flow_key ex_rkey(void)
+{
+	return flow_key(lab_be[8].addr, BE_PORT, VIP(7), 20000);
+}
+
+/* EX1 has been silent for longer than KHA_SNAT_IDLE_SEC */
+static void age_ex1(void)
+{
+	struct kha_flow_key rk = ex_rkey();
+	struct kha_snat sn = {};
+
+	snat_get(rk, &sn);
+	sn.last_seen = mono_sec() - KHA_SNAT_IDLE_SEC - 5;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.snat), &rk, &sn, BPF_EXIST);
+}
+
+static void check_reclaimed(const struct row *r)
+{
+	struct kha_snat sn = {};
+	struct kha_ct ct;
+
+	check_ex1_port(r);
+	CHECK(ct_get(F_EX1.client, F_EX1.cport, VIP(F_EX1.vip), &ct) != 0,
+	      "%s: the idle flow kept its conntrack entry", r->name);
+	CHECK(!snat_get(ex_rkey(), &sn) && sn.client_port == htons(r->f.cport),
+	      "%s: port 20000 not owned by the new flow", r->name);
 	default_range();
+}
+
+static void check_rst_marks(const struct row *r)
+{
+	struct kha_snat sn = {};
+	uint32_t want = mono_sec() - (KHA_SNAT_IDLE_SEC - KHA_SNAT_RST_SEC);
+
+	snat_get(ex_rkey(), &sn);
+	CHECK(sn.last_seen + 1 >= want && sn.last_seen <= want + 1,
+	      "%s: last_seen %u, expected about %u", r->name, sn.last_seen,
+	      want);
 }
 
 /* F1's backend leaves: not present, and the table is rebuilt without it */
@@ -1097,6 +1145,12 @@ static const struct row table[] = {
 	{ "tiny SNAT range: second flow finds it exhausted", NULL, IN_CLIENT,
 	  F_EX2, SYN(1), NULL, XDP_DROP, EXP_NONE, 0, NULL,
 	  KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "tiny SNAT range: an idle flow's port is reclaimed", age_ex1,
+	  IN_CLIENT, F_EX2, SYN(2), NULL, XDP_TX, EXP_BACKEND, 8, NULL,
+	  KHA_R_snat_reclaimed, 1, check_reclaimed },
+	{ "backend reset: its port is free soon", NULL, IN_REPLY, F_EX2,
+	  { .flags = PKT_TCP_RST | PKT_TCP_ACK, .seq = 1 }, NULL, XDP_TX,
+	  EXP_CLIENT, 0, NULL, -1, 0, check_rst_marks },
 	/* empty table */
 	{ "SYN to a VIP with no backend: RST", NULL, IN_CLIENT, F_EMPTY,
 	  { .flags = PKT_TCP_SYN, .seq = 5000, .ip_opts = IP_OPTS8,

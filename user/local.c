@@ -461,16 +461,19 @@ static int tc_detach(const struct kha_local_opts *o)
 	char path[PATH_MAX];
 	struct kha_tc_state st;
 	int ifindex, err = 0, r, left;
+	bool named, removed = false;
 	__u32 cur_id;
 
 	if (tc_state_read(o->pin_dir, &st))
 		memset(&st, 0, sizeof(st));
 	ifindex = if_nametoindex(o->ifname);
+	named = ifindex && (uint32_t)ifindex == st.ifindex;
 	if (!ifindex)
 		ifindex = st.ifindex; /* renamed? the recorded one, if alive */
 
 	if (ifindex && !tc_query_ours(ifindex, &cur_id) && cur_id) {
 		if (tc_prog_is_ours(o->pin_dir, cur_id)) {
+			removed = true;
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 					    .attach_point = BPF_TC_EGRESS);
 			DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts,
@@ -489,9 +492,13 @@ static int tc_detach(const struct kha_local_opts *o)
 		}
 	}
 
-	/* the qdisc: only if we made it and nobody else uses it now */
+	/*
+	 * The qdisc: only if we made it and nobody else uses it now, and
+	 * only on the interface we made it on (the name still resolves to
+	 * the recorded index, or our filter was found there).
+	 */
 	if (ifindex && (st.flags & KHA_TC_F_CREATED_CLSACT) &&
-	    st.ifindex == (uint32_t)ifindex) {
+	    st.ifindex == (uint32_t)ifindex && (named || removed)) {
 		left = tc_count_filters(ifindex);
 		if (left == 0) {
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,

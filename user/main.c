@@ -97,6 +97,7 @@ struct cli {
 	bool json;
 	bool generic, mode_given;
 	bool no_local;
+	bool verbose;
 	uint32_t ring_size;
 	uint16_t snat_lo, snat_hi;
 	enum kha_exit_mode exit_mode;
@@ -202,6 +203,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			break;
 		case 'v':
 			kha_log_init(KHA_LOG_DEBUG);
+			c->verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -370,7 +372,10 @@ static int cmd_attach(struct cli *c)
 	o.xdp_generic = cfg->xdp_generic;
 	ret = kha_dp_load(&dp, &o, err, sizeof(err));
 	if (ret)
-		return fail("%s", err);
+		return fail("%s%s", err,
+			    c->verbose || ret == -ENODEV || ret == -EEXIST ||
+					    ret == -EBUSY ?
+				    "" : " (-v shows libbpf's details)");
 
 	vips = calloc(KHA_MAX_VIPS, sizeof(*vips));
 	if (!vips) {
@@ -647,6 +652,12 @@ int main(int argc, char **argv)
 		free(c.cfg);
 		return 2;
 	}
+	/*
+	 * A command's error is one line; libbpf's own warnings (verifier
+	 * log, netlink extack) come with -v. The daemon keeps them in its log.
+	 */
+	if (strcmp(c.cmd, "run"))
+		kha_log_quiet_libbpf(!c.verbose);
 	if (!strcmp(c.cmd, "attach"))
 		ret = cmd_attach(&c);
 	else if (!strcmp(c.cmd, "detach"))

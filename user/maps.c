@@ -148,9 +148,25 @@ static void dp_init(struct kha_dp *dp, const char *ifname,
 	snprintf(dp->dir, sizeof(dp->dir), "%s/%s", dp->pin_root, ifname);
 }
 
+/*
+ * An array map stores each element at round_up(value_size, 8) bytes, and
+ * that is also the layout of its mmap: slot i of `rings` (a __u32) is at
+ * byte 8 * i, not 4 * i.
+ */
+#define RING_STRIDE 2 /* in __u32 units */
+
+static uint32_t *ring_slot0(const struct kha_dp *dp, uint32_t vip_id,
+			    uint32_t gen)
+{
+	return dp->rings +
+	       (size_t)kha_ring_index(vip_id, gen & 1, 0, dp->ring_size) *
+		       RING_STRIDE;
+}
+
 static int map_rings(struct kha_dp *dp)
 {
-	size_t len = (size_t)KHA_MAX_VIPS * 2 * dp->ring_size * sizeof(__u32);
+	size_t len = (size_t)KHA_MAX_VIPS * 2 * dp->ring_size * sizeof(__u32) *
+		     RING_STRIDE;
 	long pg = sysconf(_SC_PAGESIZE);
 	void *m;
 
@@ -268,7 +284,7 @@ static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 	}
 	ret = xdp_lb__load(skel);
 	if (ret) {
-		if (ret == -EPERM)
+		if (ret == -EPERM || ret == -EACCES)
 			snprintf(err, errlen,
 				 "loading the XDP program: %s (needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)",
 				 strerror(-ret));
@@ -679,10 +695,18 @@ int kha_dp_get_lb_config(struct kha_dp *dp, struct kha_lb_config *out)
 
 /* ---- publication ---- */
 
-const uint32_t *kha_dp_ring(const struct kha_dp *dp, uint32_t vip_id,
-			    uint32_t gen)
+int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
+		     uint32_t *out)
 {
-	return dp->rings + kha_ring_index(vip_id, gen & 1, 0, dp->ring_size);
+	const uint32_t *p;
+	uint32_t s;
+
+	if (vip_id >= KHA_MAX_VIPS || !dp->rings)
+		return -EINVAL;
+	p = ring_slot0(dp, vip_id, gen);
+	for (s = 0; s < dp->ring_size; s++)
+		out[s] = p[(size_t)s * RING_STRIDE];
+	return 0;
 }
 
 int kha_dp_vip_state(struct kha_dp *dp, uint32_t vip_id,
@@ -721,8 +745,12 @@ int kha_dp_publish(struct kha_dp *dp, struct kha_dp_vip *vip,
 	if (kha_dp_vip_state(dp, vip->id, &st))
 		return -errno;
 	gen = (st.active_gen & 1) ^ 1;
-	memcpy(dp->rings + kha_ring_index(vip->id, gen, 0, dp->ring_size),
-	       dp->scratch, dp->ring_size * sizeof(__u32));
+	{
+		uint32_t *p = ring_slot0(dp, vip->id, gen), s;
+
+		for (s = 0; s < dp->ring_size; s++)
+			p[(size_t)s * RING_STRIDE] = dp->scratch[s];
+	}
 	/* the table must be in memory before the flip makes it visible */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	t1 = now_ns();

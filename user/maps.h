@@ -186,9 +186,13 @@ int kha_dp_publish(struct kha_dp *dp, struct kha_dp_vip *vip,
 /* Read the published state of VIP `vip_id` and the table currently active. */
 int kha_dp_vip_state(struct kha_dp *dp, uint32_t vip_id,
 		     struct kha_vip_state *st);
-/* Pointer to one generation of one VIP's table (inside the mmap). */
-const uint32_t *kha_dp_ring(const struct kha_dp *dp, uint32_t vip_id,
-			    uint32_t gen);
+/*
+ * Copy one generation of one VIP's table (ring_size slots) out of the
+ * mmap. Note the mmap's layout: an array map keeps every element at an
+ * 8-byte stride, so slot i of `rings` is at byte 8 * i of the mapping.
+ */
+int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
+		     uint32_t *out);
 
 /* Sum of a per-CPU counter slot over every possible CPU. */
 int kha_dp_vip_counters(struct kha_dp *dp, uint32_t vip_id,

@@ -218,12 +218,18 @@ static void probe_finish(struct probe *pr, enum kha_check_result r,
 	if (pr->ssl && r == KHA_CHK_L7OK) {
 		SSL_SESSION *s = SSL_get1_session(pr->ssl);
 
+		/* SSL_free() of a connection not shut down marks its session
+		 * not resumable; this one went well, the RST close is ours */
+		SSL_set_shutdown(pr->ssl, SSL_SENT_SHUTDOWN |
+					  SSL_RECEIVED_SHUTDOWN);
 		if (pr->sess)
 			SSL_SESSION_free(pr->sess);
 		pr->sess = s && SSL_SESSION_is_resumable(s) ? s : NULL;
 		if (s && !pr->sess)
 			SSL_SESSION_free(s);
-	} else if (!kha_check_result_ok(r) && pr->sess) {
+	} else if (r == KHA_CHK_L6RSP && pr->sess) {
+		/* a handshake that failed may be the session's fault; a
+		 * timeout or a bad status is not */
 		SSL_SESSION_free(pr->sess);
 		pr->sess = NULL;
 	}

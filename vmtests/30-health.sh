@@ -51,7 +51,7 @@ for ((i = 0; i < 100; i++)); do grep -q '^stream established' "$LAB_DIR/stream.l
 lab_log "$(grep '^stream established' "$LAB_DIR/stream.log")"
 
 # --- kill b2 -----------------------------------------------------------
-kill -KILL "${LAB_BACKEND_PID[b2]}"
+lab_kill_backend b2
 limit=$((FALL * INTER + TIMEOUT + 250))
 ms=$(lab_wait_backend "$vc" '!b2' 5)
 lab_log "client $vc (was on b2) served by another backend after $ms ms"

@@ -48,7 +48,7 @@ vip $VIP2:$VPORT {
 EOF
 lab_daemon "$LAB_DIR/kha.conf" || lab_die "kha-xdp run did not start"
 
-healthy() { lab_maps "[v['nr_healthy'] for v in d['vips'] if v['addr']=='$1:$VPORT'][0]"; }
+healthy() { lab_vip_healthy "$1"; }
 for ((i = 0; i < 100; i++)); do
 	[ "$(healthy "$VIP")" = 3 ] && [ "$(healthy "$VIP2")" = 3 ] && break
 	sleep 0.05
@@ -64,12 +64,15 @@ r=$(lab_client c probe --to "$VIP:$VPORT" --from "$vc")
 check "client $vc reaches b2 through the HTTPS-checked VIP ($r)" grep -q "backend=b2 " <<<"$r"
 
 # --- freeze b2 -----------------------------------------------------------
-kill -STOP "${LAB_BACKEND_PID[b2]}"
+lab_kill_backend b2 STOP
 limit=$((FALL * INTER + TIMEOUT + 300))
-ms=$(lab_wait_backend "$vc" '!b2' 5)
-lab_log "frozen b2: client $vc moved after $ms ms"
+ms=$(lab_wait_healthy 2 5 "$VIP")
 check "a frozen backend is removed from the HTTPS-checked VIP ($ms ms <= $limit ms)" \
 	test "$ms" -le $limit
+r=$(lab_client c probe --to "$VIP:$VPORT" --from "$vc")
+moved=no
+grep -q "result=connected" <<<"$r" && ! grep -q "backend=b2 " <<<"$r " && moved=yes
+check "its clients now reach another backend ($r)" test $moved = yes
 sleep 0.5
 tcp=$(lab_exec lb "$LAB_PY" -c "import socket; socket.create_connection(('${BACKENDS[1]%:*}', $BPORT), 1); print('connected')" 2>&1)
 check "the frozen backend still accepts TCP connections ($tcp)" test "$tcp" = connected
@@ -82,21 +85,29 @@ check "the daemon logged a timeout reason (L6TOUT/L7TOUT) for the frozen backend
 	grep -qE "L[67]TOUT" "$LAB_DIR/daemon.log"
 
 kill -CONT "${LAB_BACKEND_PID[b2]}"
-ms=$(lab_wait_backend "$vc" b2 5)
+ms=$(lab_wait_healthy 3 5 "$VIP")
 hi=$((RISE * INTER + TIMEOUT + 300))
 check "thawed backend re-added ($ms ms <= $hi ms)" test "$ms" -le $hi
+r=$(lab_client c probe --to "$VIP:$VPORT" --from "$vc")
+check "its clients are back on it ($r)" grep -q "backend=b2 " <<<"$r "
 
 # --- /readyz 500 ---------------------------------------------------------
 vc3=
 for c in "${CLIENTS[@]}"; do [ "${PRED[$c]}" = "${BACKENDS[2]}" ] && { vc3=$c; break; }; done
 rm -f "$LAB_DIR/ready-b3"
-ms=$(lab_wait_backend "$vc3" '!b3' 5)
+ms=$(lab_wait_healthy 2 5 "$VIP")
 check "a backend whose /readyz answers 500 is removed ($ms ms <= $limit ms)" test "$ms" -le $limit
+r=$(lab_client c probe --to "$VIP:$VPORT" --from "$vc3")
+moved=no
+grep -q "result=connected" <<<"$r" && ! grep -q "backend=b3 " <<<"$r " && moved=yes
+check "its clients now reach another backend ($r)" test $moved = yes
 sleep 0.3
 check "a 500 is logged as L7STS 500" grep -qE "L7STS 500|L7STS.*500" "$LAB_DIR/daemon.log"
 check "the TCP-checked VIP keeps it" test "$(healthy "$VIP2")" = 3
 touch "$LAB_DIR/ready-b3"
-ms=$(lab_wait_backend "$vc3" b3 5)
+ms=$(lab_wait_healthy 3 5 "$VIP")
 check "it is re-added once /readyz answers 200 again ($ms ms <= $hi ms)" test "$ms" -le $hi
+r=$(lab_client c probe --to "$VIP:$VPORT" --from "$vc3")
+check "its clients are back on it ($r)" grep -q "backend=b3 " <<<"$r "
 
 exit 0

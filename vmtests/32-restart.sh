@@ -74,7 +74,7 @@ check "the restarted daemon kept the connection table ($ct_after entries, $ct_be
 xfer_check "daemon restarted"
 
 # it probes again: b3 down is noticed
-kill -KILL "${LAB_BACKEND_PID[b3]}"
+lab_kill_backend b3
 vc=
 for c in "${CLIENTS[@]}"; do [ "${PRED[$c]}" = "${BACKENDS[2]}" ] && { vc=$c; break; }; done
 ms=$(lab_wait_backend "$vc" '!b3' 5)

@@ -18,7 +18,7 @@ lab_wait_healthy 3 5 >/dev/null || lab_die "backends not healthy"
 r=$(lab_client c probe --to "$VIP:$VPORT" --from "${CLIENTS[0]}")
 check "the VIP serves while backends are healthy ($r)" grep -q "result=connected" <<<"$r"
 
-for b in b1 b2 b3; do kill -KILL "${LAB_BACKEND_PID[$b]}"; done
+for b in b1 b2 b3; do lab_kill_backend $b; done
 ms=$(lab_wait_healthy 0 5)
 check "all backends down: the published table is empty after $ms ms" \
 	test "$(lab_maps 'd["vips"][0]["nr_healthy"]')" = 0
