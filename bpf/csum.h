@@ -40,7 +40,7 @@ static __always_inline __u32 csum_delta32(__u32 delta, __be32 from, __be32 to)
 /* delta for a 16-bit field; it sits in one 16-bit word of the sum */
 static __always_inline __u32 csum_delta16(__u32 delta, __be16 from, __be16 to)
 {
-	return csum_add(csum_add(delta, (__u16)~from), (__u16)to + 1);
+	return csum_add(csum_add(delta, (__u16)~from), (__u16)to);
 }
 
 /* apply an accumulated delta to the checksum field @check (RFC 1624 eqn 3) */

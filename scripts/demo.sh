@@ -96,7 +96,7 @@ cat >"$CONF" <<EOF
 interface eth0
 xdp_mode native
 pin_root $LAB_PIN
-control_socket $LAB_DIR/kha-xdp.sock
+control_socket $LAB_CTL
 local_address ${MADDR[m1]}
 local_clients no
 
@@ -167,8 +167,7 @@ fi
 traffic
 
 say "Stopping kha-xdp (SIGTERM): it removes its program and pins"
-kill -TERM "$LAB_DAEMON_PID"
-wait "$LAB_DAEMON_PID"
+lab_kill TERM "$LAB_DAEMON_PID"
 echo "  daemon exit status: $?"
 echo "  XDP on master1's eth0: $(ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' || echo none)"
 echo "  pins under $LAB_PIN: $(find "$LAB_PIN" -mindepth 1 2>/dev/null | wc -l)"

@@ -90,6 +90,7 @@ lab_init() {
 	LAB_ID=${1:-lab}$$
 	LAB_DIR=$(mktemp -d "/tmp/$LAB_ID.XXXXXX")
 	LAB_PIN=/sys/fs/bpf/$LAB_ID
+	LAB_CTL=$LAB_DIR/ctl.sock
 	trap lab_cleanup EXIT
 	trap 'exit 130' INT TERM HUP
 	grep -q ' /sys/fs/bpf bpf ' /proc/mounts ||
@@ -355,7 +356,7 @@ lab_conf() {
 		echo "interface eth0"
 		echo "xdp_mode native"
 		echo "pin_root $LAB_PIN"
-		echo "control_socket $LAB_DIR/ctl.sock"
+		echo "control_socket $LAB_CTL"
 		echo "local_address $LB_ADDR"
 		echo "local_clients no"
 		echo "vip $VIP:$VPORT {"
@@ -366,13 +367,13 @@ lab_conf() {
 }
 
 # lab_daemon CONF: `kha-xdp run -c CONF` in the $LAB_LB namespace, waits until
-# its link is pinned and its control socket listens. Pid in LAB_DAEMON_PID.
+# its link is pinned and its control socket ($LAB_CTL) exists. Pid in LAB_DAEMON_PID.
 lab_daemon() {
 	local i
 	lab_bg "$LAB_LB" "$LAB_DIR/daemon.log" "$KHA" run -c "$1"
 	LAB_DAEMON_PID=$LAB_LAST_PID
 	for ((i = 0; i < 100; i++)); do
-		if [ -S "$LAB_DIR/ctl.sock" ] && [ -e "$LAB_PIN/eth0/link_xdp" ]; then
+		if [ -S "$LAB_CTL" ] && [ -e "$LAB_PIN/eth0/link_xdp" ]; then
 			return 0
 		fi
 		kill -0 "$LAB_DAEMON_PID" 2>/dev/null || break
@@ -436,7 +437,19 @@ lab_wait_backend() {
 # reap it quietly (no "Killed" job notice in the test output)
 lab_kill_backend() {
 	local pid=${LAB_BACKEND_PID[$1]}
-	kill "-${2:-KILL}" "$pid"
-	wait "$pid" 2>/dev/null
+	case ${2:-KILL} in
+	STOP | CONT) kill "-$2" "$pid" ;;
+	*) lab_kill "${2:-KILL}" "$pid" ;;
+	esac
 	return 0
+}
+
+# lab_kill SIGNAL PID: signal a process lab_bg started and reap it; its
+# exit status is lab_kill's. (Inside one redirected group, so bash's
+# "Killed" job notice does not land in the test output.)
+lab_kill() {
+	{
+		kill "-$1" "$2"
+		wait "$2"
+	} 2>/dev/null
 }

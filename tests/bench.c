@@ -595,6 +595,7 @@ static const struct {
 	{ NULL, 0 },
 };
 static unsigned int only_mask = ~0u;
+static bool variant_nocommon;
 
 static bool want(int m)
 {
@@ -840,8 +841,13 @@ int main(int argc, char **argv)
 	int c, nrows = 0, missed = 0;
 	double floor_ns;
 
-	while ((c = getopt(argc, argv, "n:r:c:b:o:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:c:b:o:V:h")) != -1) {
 		switch (c) {
+		case 'V':
+			if (strcmp(optarg, "nocommonlru"))
+				die("-V %s: the only variant is nocommonlru", optarg);
+			variant_nocommon = true;
+			break;
 		case 'o':
 			only_mask = 0;
 			for (int i = 0; only_paths[i].name; i++)
@@ -873,8 +879,15 @@ int main(int argc, char **argv)
 	fl = bench_floor__open_and_load();
 	if (!fl)
 		die("load bench_floor: %s", strerror(errno));
-	lb = xdp_lb__open_and_load();
+	lb = xdp_lb__open();
 	if (!lb)
+		die("open xdp_lb: %s", strerror(errno));
+	if (variant_nocommon) {
+		/* experiment (-V nocommonlru): per-CPU LRU lists */
+		bpf_map__set_map_flags(lb->maps.conntrack, BPF_F_NO_COMMON_LRU);
+		bpf_map__set_map_flags(lb->maps.snat, BPF_F_NO_COMMON_LRU);
+	}
+	if (xdp_lb__load(lb))
 		die("load xdp_lb: %s", strerror(errno));
 	attach_peer();
 	lb_setup();

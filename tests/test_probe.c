@@ -817,6 +817,14 @@ static void test_reconfigure(void)
 	CU_ASSERT(H(&r, 2)->checks >= checks_a);
 	CU_ASSERT_EQUAL(H(&r, 2)->last, KHA_CHK_L4OK);
 	CU_ASSERT_PTR_NULL(H(&r, 3));
+	/* a new backend can be seeded before its first check, not after */
+	CU_ASSERT_EQUAL(kha_prober_seed(r.p, 0, 1, KHA_START_DOWN), 0);
+	CU_ASSERT_FALSE(H(&r, 1)->up);
+	CU_ASSERT_EQUAL(kha_prober_seed(r.p, 0, 1, KHA_START_UP), 0);
+	CU_ASSERT_TRUE(H(&r, 1)->up);
+	CU_ASSERT_EQUAL(H(&r, 1)->count, 0);
+	CU_ASSERT_EQUAL(kha_prober_seed(r.p, 0, 2, KHA_START_DOWN), -EBUSY);
+	CU_ASSERT_EQUAL(kha_prober_seed(r.p, 0, 3, KHA_START_DOWN), -ENOENT);
 	nr_trans = 0;
 	run_for(&r, 2000, 3);
 	/* nothing changed state: the new one was UP and stayed UP */
@@ -901,7 +909,10 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT(min_checks >= (int)want - 1);
 	CU_ASSERT(max_checks <= (int)want + 1);
-	CU_ASSERT(st.max_lag_ms <= 20);
+	/* on time: on average within a few ms, and no check ever slips by
+	 * half an interval (the VM is shared: allow for a preemption) */
+	CU_ASSERT(st.started && st.sum_lag_ms / st.started <= 5);
+	CU_ASSERT(st.max_lag_ms <= inter / 2);
 	CU_ASSERT(st.started >= (uint64_t)nr * (want - 1));
 	runner_free(&r);
 	for (i = 0; i < nr; i++)

@@ -373,20 +373,18 @@ static int prop_get(int fd, uint32_t serial, const char *dest,
 			 rep, rsize, bo, bl);
 }
 
-int kha_systemd_job_type(int pid, char *buf, size_t len)
+int kha_systemd_job_type_at(const char *sock, bool bus, int pid, char *buf,
+			    size_t len)
 {
-	static const char *const socks[] = { "/run/systemd/private",
-					     "/run/dbus/system_bus_socket" };
 	const char *dest = "org.freedesktop.systemd1";
 	char unit[256], job[256], sig[16];
 	uint8_t rep[4096];
 	size_t bo, bl, o;
 	uint32_t job_id;
 	struct dbuf b = {};
-	int fd = -1, ret = -ENOENT, s;
+	int fd, ret;
 
-	for (s = 0; s < 2 && fd < 0; s++)
-		fd = dbus_connect(socks[s], s == 1);
+	fd = dbus_connect(sock, bus);
 	if (fd < 0)
 		return fd;
 	db_u32(&b, pid);
@@ -440,6 +438,18 @@ int kha_systemd_job_type(int pid, char *buf, size_t len)
 	ret = db_get_str(rep + bo, bl, &o, buf, len);
 out:
 	close(fd);
+	return ret;
+}
+
+int kha_systemd_job_type(int pid, char *buf, size_t len)
+{
+	int ret = kha_systemd_job_type_at("/run/systemd/private", false, pid,
+					  buf, len);
+
+	/* the private socket is systemd's own; the bus is the fallback */
+	if (ret == -ENOENT || ret == -ECONNREFUSED || ret == -EACCES)
+		ret = kha_systemd_job_type_at("/run/dbus/system_bus_socket",
+					      true, pid, buf, len);
 	return ret;
 }
 
@@ -925,6 +935,28 @@ static void on_tick(struct kha_loop *l, void *arg)
 	for (v = 0; v < d->nr_dpv; v++)
 		if (changed & (1u << v))
 			publish_vip(d, v, "first check after adoption");
+	if (detached && if_nametoindex(d->dp.ifname)) {
+		/*
+		 * The interface came back (deleted and re-created, the link
+		 * went with it): attach a fresh program to the same maps, so
+		 * connection state and tables carry on.
+		 */
+		char err[256];
+
+		if (!kha_dp_reattach(&d->dp, d->cfg->xdp_generic, err,
+				     sizeof(err))) {
+			int i, ifx = kha_nl_ifindex(d->dp.ifname);
+
+			detached = false;
+			d->local_tc = false;
+			local_apply(d);
+			/* the VIP addresses went with the old interface */
+			for (i = 0; !d->vrrp && ifx > 0 && i < d->nr_added; i++)
+				kha_nl_addr_add(ifx, d->added[i]);
+		} else if (!d->fault_dp) {
+			log_err("daemon", "re-attaching: %s", err);
+		}
+	}
 	if (detached != d->fault_dp) {
 		if (detached)
 			log_err("daemon", "%s: the XDP program is no longer attached",

@@ -297,8 +297,9 @@ static int tc_state_write(const char *dir, const struct kha_tc_state *st)
 
 /*
  * Filters left on the clsact qdisc, ingress and egress together, by an
- * RTM_GETTFILTER dump per direction: any message back means a filter (or a
- * filter chain head) of someone. Returns the count or -errno.
+ * RTM_GETTFILTER dump per direction. Any message back (a filter, or only a
+ * priority's head) means someone uses the qdisc. Returns the number of
+ * filters (at least 1 if anything is there) or -errno.
  */
 static int tc_count_filters(int ifindex)
 {
@@ -307,7 +308,7 @@ static int tc_count_filters(int ifindex)
 		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
 	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int fd, count = 0, err = 0;
+	int fd, count = 0, heads = 0, err = 0;
 	char buf[16384];
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -358,13 +359,19 @@ static int tc_count_filters(int ifindex)
 					done = true;
 					break;
 				}
-				if (nh->nlmsg_type == RTM_NEWTFILTER)
+				if (nh->nlmsg_type != RTM_NEWTFILTER)
+					continue;
+				/* a priority's head has handle 0; filters do not */
+				heads++;
+				if (((struct tcmsg *)NLMSG_DATA(nh))->tcm_handle)
 					count++;
 			}
 		}
 	}
 	close(fd);
-	return err ? err : count;
+	if (err)
+		return err;
+	return count ? count : heads ? 1 : 0; /* anything there counts */
 }
 
 static int tc_attach(const struct kha_local_opts *o, int ifindex)

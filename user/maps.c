@@ -605,6 +605,12 @@ int kha_dp_reattach(struct kha_dp *dp, bool xdp_generic, char *err,
 	if (dp->link_fd >= 0)
 		close(dp->link_fd);
 	dp->link_fd = -1;
+	ret = mkdir_p(dp->dir);
+	if (ret) {
+		snprintf(err, errlen, "creating %s: %s", dp->dir,
+			 strerror(-ret));
+		return ret;
+	}
 	ret = load_skel(dp, true, &skel, err, errlen);
 	if (ret)
 		return ret;

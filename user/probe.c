@@ -838,6 +838,20 @@ undo:
 	return err;
 }
 
+int kha_prober_seed(struct kha_prober *p, int vip_idx, int be_idx,
+		    enum kha_health_start start)
+{
+	struct probe *pr;
+
+	if (!kha_prober_get(p, vip_idx, be_idx))
+		return -ENOENT;
+	pr = p->tab[vip_idx][be_idx];
+	if (pr->h.checks || pr->check.type == KHA_CHECK_NONE)
+		return -EBUSY;
+	kha_health_init(&pr->h, &pr->check, start, pr->h.last_change_ms);
+	return 0;
+}
+
 const struct kha_health *kha_prober_get(const struct kha_prober *p,
 					int vip_idx, int be_idx)
 {

@@ -50,6 +50,14 @@ void kha_prober_set_start(struct kha_prober *p, enum kha_health_start start);
  */
 int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg);
 
+/*
+ * Override the start state of one backend that has not completed a check
+ * yet (e.g. a restarted daemon seeding from the pinned table what it knew).
+ * Returns 0, -ENOENT (no such backend) or -EBUSY (already checked).
+ */
+int kha_prober_seed(struct kha_prober *p, int vip_idx, int be_idx,
+		    enum kha_health_start start);
+
 /* NULL when out of range */
 const struct kha_health *kha_prober_get(const struct kha_prober *p,
 					int vip_idx, int be_idx);

@@ -21,9 +21,13 @@ INTER=200 FALL=2 RISE=2 TIMEOUT=200
 CHECKS=("check https" "check_path /readyz" "inter $INTER" "fall $FALL" "rise $RISE" "timeout $TIMEOUT")
 [ -x "$KHA" ] || lab_die "$KHA not built"
 lab_topo 10.213.32 12
+# with VRRP off the daemon holds the VIP address itself: let it add it
+ip -n "$(lab_ns lb)" addr del "$VIP/32" dev eth0
 CONF=$LAB_DIR/kha.conf
 lab_conf "$CONF" "${CHECKS[@]}"
 lab_daemon "$CONF" || lab_die "kha-xdp run did not start"
+check "the daemon (VRRP off) added the VIP address to eth0" \
+	grep -q "$VIP/32" <<<"$(ip -n "$(lab_ns lb)" -br addr show eth0)"
 lab_wait_healthy 3 5 >/dev/null || lab_die "backends not healthy"
 ALL=$(IFS=,; echo "${CLIENTS[*]}")
 lab_predict "${BACKENDS[@]}" -- "${CLIENTS[@]}"
@@ -54,8 +58,7 @@ check "100 streaming connections established through the VIP (${est:-0})" test "
 ct_before=$(lab_maps 'd["conntrack"]')
 
 # --- SIGKILL ---------------------------------------------------------------
-kill -KILL "$LAB_DAEMON_PID"
-wait "$LAB_DAEMON_PID" 2>/dev/null
+lab_kill KILL "$LAB_DAEMON_PID"
 sleep 1
 check "after SIGKILL the XDP program is still attached" \
 	grep -q 'prog/xdp' <<<"$(ip -n "$(lab_ns lb)" -d link show eth0)"
@@ -129,9 +132,8 @@ s3=$(grep '^stream conn=' "$LAB_DIR/stream.log" | grep 'backend=b3 ')
 lab_log "connections on b3 (killed on purpose): $(grep -c 'status=ok' <<<"$s3") ok of $(grep -c . <<<"$s3")"
 
 # --- SIGTERM ----------------------------------------------------------------
-kill -TERM "$LAB_DAEMON_PID"
 t0=$(lab_now_ms)
-wait "$LAB_DAEMON_PID"
+lab_kill TERM "$LAB_DAEMON_PID"
 rc=$?
 lab_log "daemon exited rc=$rc after $(($(lab_now_ms) - t0)) ms"
 check "SIGTERM: the daemon exits 0" test $rc -eq 0
@@ -140,8 +142,8 @@ check "SIGTERM: no XDP program left on eth0" \
 left=$(find "$LAB_PIN" -mindepth 1 2>/dev/null | tr '\n' ' ')
 check "SIGTERM: no pin left (${left:-none})" test -z "$left"
 check "SIGTERM: control socket removed" test ! -e "$LAB_DIR/ctl.sock"
-addrs=$(ip -n "$(lab_ns lb)" -br addr show eth0)
-check "SIGTERM: the LB's own addresses are untouched ($addrs)" \
-	grep -q "$LB_ADDR/24" <<<"$addrs"
+addrs=$(ip -n "$(lab_ns lb)" -br addr show eth0 | awk '{$1=$2=""; print}')
+check "SIGTERM: the VIP address is removed, the LB's own address stays ($addrs)" \
+	test -n "$(grep "$LB_ADDR/24" <<<"$addrs")" -a -z "$(grep "$VIP/" <<<"$addrs")"
 
 exit 0

@@ -136,6 +136,8 @@ node_start() {
 	local n=$1
 	KIND[$n]=$2
 	if [ "$2" = ka ]; then
+		# pid files of a SIGKILLed keepalived would stop the new one
+		rm -f "$WORK/$n.ka.pid" "$WORK/$n.vrrp.pid"
 		$NSENTER/$T$n keepalived -n -l -D -P -f "$WORK/$n.ka.conf" \
 			-p "$WORK/$n.ka.pid" -r "$WORK/$n.vrrp.pid" \
 			>> "$WORK/$n.log" 2>&1 &
@@ -176,10 +178,10 @@ holders() {
 	echo "${out% }"
 }
 
-# wait_holder NODE TIMEOUT_MS: the VIP on NODE only; prints elapsed ms
+# wait_holder NODE TIMEOUT_MS [T0_MS]: the VIP on NODE only; prints the
+# ms elapsed since T0 (default: now)
 wait_holder() {
-	local n=$1 limit=$2 t0 t
-	t0=$(now_ms)
+	local n=$1 limit=$2 t0=${3:-$(now_ms)} t
 	while :; do
 		t=$(( $(now_ms) - t0 ))
 		[ "$(holders)" = "$n" ] && { echo $t; return 0; }
