@@ -32,9 +32,11 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "kha_abi.h"
 #include "csum.h"
 
 /* Eth + IPv4 (no options) + TCP (no options): the bench's frame */
@@ -67,6 +69,67 @@ int xdp_floor(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
 	return XDP_TX;
+}
+
+/*
+ * What one connection-table insert costs on its own: the floor plus one
+ * update of a map shaped like conntrack (same key, value and size), keyed
+ * by the packet's 5-tuple. Timed behind the wrapper in new-flow mode, so
+ * every update inserts a new key. One LRU hash (as conntrack and snat
+ * are) and one plain preallocated hash, for comparison.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KHA_CT_ENTRIES);
+	__type(key, struct kha_flow_key);
+	__type(value, struct kha_ct);
+} bench_lru SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KHA_CT_ENTRIES);
+	__type(key, struct kha_flow_key);
+	__type(value, struct kha_ct);
+} bench_hash SEC(".maps");
+
+static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(iph + 1);
+	struct kha_flow_key key = {};
+	struct kha_ct ct = {};
+	unsigned char tmp[ETH_ALEN];
+
+	if ((void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+	key.src.v4 = iph->saddr;
+	key.dst.v4 = iph->daddr;
+	key.sport = tcp->source;
+	key.dport = tcp->dest;
+	key.proto = IPPROTO_TCP;
+	key.family = KHA_AF_INET;
+	ct.backend.v4 = iph->daddr;
+	if (bpf_map_update_elem(map, &key, &ct, BPF_ANY))
+		return XDP_ABORTED;
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_floor_lru(struct xdp_md *ctx)
+{
+	return insert_then_tx(ctx, &bench_lru);
+}
+
+SEC("xdp")
+int xdp_floor_hash(struct xdp_md *ctx)
+{
+	return insert_then_tx(ctx, &bench_hash);
 }
 
 SEC("xdp")

@@ -137,13 +137,57 @@ static __always_inline void rewrite_tcp4(struct pkt *p, __be32 saddr,
  * neighbour (needs net.ipv4.conf.<if>.forwarding=1 and accept_local=1, see
  * docs/datapath.md). The FIB also requires forwarding on the ingress
  * interface; without it every lookup fails (counted in drop_fib).
+ *
+ * bpf_fib_lookup() costs as much as the rest of the fast path together, so
+ * its answers are cached for KHA_NH_CACHE_NS: per CPU and per backend id
+ * toward backends (an inlined array access), in a small LRU hash toward
+ * clients. A route or neighbour change therefore takes effect within that
+ * time. Failures are never cached.
  */
-static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
+#ifndef KHA_NH_CACHE_NS
+#define KHA_NH_CACHE_NS 1000000000ull
+#endif
+#ifndef KHA_NH_CLIENTS
+#define KHA_NH_CLIENTS 65536
+#endif
+
+struct kha_nh {
+	__u64 expires;    /* bpf_ktime_get_coarse_ns() */
+	__be32 daddr;     /* what it was resolved for */
+	__u32 ifindex_in; /* ... arriving on */
+	__u32 ifindex_out;
+	__u16 max_len;    /* largest tot_len the route's MTU took */
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct kha_nh_key {
+	__be32 daddr;
+	__u32 ifindex_in;
+};
+
+/* XDP-private, not pinned: a cache is rebuilt in a second */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct kha_nh);
+} nh_backend SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KHA_NH_CLIENTS);
+	__type(key, struct kha_nh_key);
+	__type(value, struct kha_nh);
+} nh_client SEC(".maps");
+
+/* Ask the FIB. KHA_CONTINUE with @nh filled, or the verdict. */
+static __always_inline int nh_resolve(struct xdp_md *ctx, struct pkt *p,
+				      struct kha_nh *nh, __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
 	struct iphdr *iph = p->iph;
-	struct ethhdr *eth = p->eth;
-	__u32 ifindex = ctx->ingress_ifindex;
 	long rc;
 
 	fib.family = KHA_AF_INET;
@@ -152,21 +196,18 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
 	fib.tos = iph->tos;
 	fib.ipv4_src = iph->saddr;
 	fib.ipv4_dst = iph->daddr;
-	fib.ifindex = ifindex;
+	fib.ifindex = ctx->ingress_ifindex;
 
-#ifdef KHA_EXP_NO_FIB
-	if (1) {
-		eth->h_dest[0] = 2;
-		return XDP_TX;
-	}
-#endif
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-		if (fib.ifindex == ifindex)
-			return XDP_TX;
-		return bpf_redirect(fib.ifindex, 0);
+		nh->expires = now + KHA_NH_CACHE_NS;
+		nh->daddr = iph->daddr;
+		nh->ifindex_in = ctx->ingress_ifindex;
+		nh->ifindex_out = fib.ifindex;
+		nh->max_len = bpf_ntohs(iph->tot_len);
+		__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+		return KHA_CONTINUE;
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		kha_count(KHA_R_pass_no_neigh);
@@ -174,6 +215,73 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
 	}
 	/* blackhole, unreachable, prohibit, forwarding off, MTU too small */
 	return drop(KHA_R_drop_fib);
+}
+
+static __always_inline int nh_fresh(const struct kha_nh *nh,
+				    const struct pkt *p, __u32 ifindex_in,
+				    __u64 now)
+{
+	return nh->daddr == p->iph->daddr && nh->ifindex_in == ifindex_in &&
+	       bpf_ntohs(p->iph->tot_len) <= nh->max_len && now < nh->expires;
+}
+
+static __always_inline int nh_send(struct pkt *p, const struct kha_nh *nh)
+{
+	__builtin_memcpy(p->eth->h_dest, nh->dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, nh->smac, ETH_ALEN);
+	if (nh->ifindex_out == nh->ifindex_in)
+		return XDP_TX;
+	return bpf_redirect(nh->ifindex_out, 0);
+}
+
+/* Uncached, for the rare packets (ICMP errors). */
+static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
+{
+	struct kha_nh nh = {};
+	int verdict = nh_resolve(ctx, p, &nh, 0);
+
+	if (verdict != KHA_CONTINUE)
+		return verdict;
+	return nh_send(p, &nh);
+}
+
+/* Toward a backend: this CPU's slot for the backend id. */
+static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
+					   __u32 backend_id)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct kha_nh *slot, nh = {};
+	int verdict;
+
+	slot = bpf_map_lookup_elem(&nh_backend, &backend_id);
+	if (slot && nh_fresh(slot, p, ctx->ingress_ifindex, now))
+		return nh_send(p, slot);
+	verdict = nh_resolve(ctx, p, &nh, now);
+	if (verdict != KHA_CONTINUE)
+		return verdict;
+	if (slot)
+		*slot = nh; /* per CPU: no other writer */
+	return nh_send(p, &nh);
+}
+
+/* Toward a client (replies); @now from bpf_ktime_get_coarse_ns(). */
+static __always_inline int forward_client(struct xdp_md *ctx, struct pkt *p,
+					  __u64 now)
+{
+	struct kha_nh_key key = {};
+	struct kha_nh *c, nh = {};
+	int verdict;
+
+	key.daddr = p->iph->daddr;
+	key.ifindex_in = ctx->ingress_ifindex;
+	c = bpf_map_lookup_elem(&nh_client, &key);
+	if (c && nh_fresh(c, p, key.ifindex_in, now))
+		return nh_send(p, c);
+	verdict = nh_resolve(ctx, p, &nh, now);
+	if (verdict != KHA_CONTINUE)
+		return verdict;
+	bpf_map_update_elem(&nh_client, &key, &nh, BPF_ANY);
+	return nh_send(p, &nh);
 }
 
 /*
@@ -248,13 +356,12 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
  * A remote flow's SNAT port is held by its `snat` entry. Nothing else
  * frees it (LRU eviction only starts when the map is full, long after a
  * backend's port range is), so an entry whose flow has shown no reply for
- * KHA_SNAT_IDLE_SEC hands its port over to the next new flow that draws
- * it (KHA_SNAT_IDLE_SEC and KHA_SNAT_RST_SEC: headers/kha_abi.h).
+ * KHA_SNAT_IDLE_TICKS hands its port over to the next new flow that draws
+ * it (KHA_SNAT_IDLE_TICKS and KHA_SNAT_RST_TICKS: headers/kha_abi.h).
  */
-
-static __always_inline __u32 now_sec(void)
+static __always_inline __u32 snat_ticks(__u64 now_ns)
 {
-	return bpf_ktime_get_coarse_ns() / 1000000000ull;
+	return now_ns >> KHA_SNAT_TICK_SHIFT;
 }
 
 /*
@@ -272,7 +379,7 @@ static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
 	struct kha_snat *old;
 
 	old = bpf_map_lookup_elem(&snat, rkey);
-	if (!old || now - old->last_seen <= KHA_SNAT_IDLE_SEC)
+	if (!old || now - old->last_seen <= KHA_SNAT_IDLE_TICKS)
 		return -1;
 	old_ct.src = old->client;
 	old_ct.dst = old->vip;
@@ -280,7 +387,7 @@ static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
 	old_ct.dport = old->vip_port;
 	old_ct.proto = IPPROTO_TCP;
 	old_ct.family = KHA_AF_INET;
-	if (now - *(volatile __u32 *)&old->last_seen <= KHA_SNAT_IDLE_SEC)
+	if (now - *(volatile __u32 *)&old->last_seen <= KHA_SNAT_IDLE_TICKS)
 		return -1;
 	old->last_seen = now;
 	bpf_map_delete_elem(&conntrack, &old_ct);
@@ -303,7 +410,7 @@ static __always_inline int snat_claim(const struct kha_lb_config *cfg,
 				      struct kha_snat *rval, __u32 hash)
 {
 	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span;
-	__u32 now = now_sec();
+	__u32 now = snat_ticks(bpf_ktime_get_coarse_ns());
 
 	if (!lo || hi < lo) {
 		lo = KHA_SNAT_PORT_LO_DEFAULT;
@@ -324,13 +431,14 @@ static __always_inline int snat_claim(const struct kha_lb_config *cfg,
 }
 
 /* A reply refreshes its entry; a reset lets the port go soon. */
-static __always_inline void snat_touch(struct kha_snat *s, int rst)
+static __always_inline void snat_touch(struct kha_snat *s, int rst,
+				       __u64 now_ns)
 {
-	__u32 now = now_sec();
+	__u32 now = snat_ticks(now_ns);
 
 	if (rst)
-		now -= KHA_SNAT_IDLE_SEC - KHA_SNAT_RST_SEC;
-	if (s->last_seen != now) /* one write a second, not per packet */
+		now -= KHA_SNAT_IDLE_TICKS - KHA_SNAT_RST_TICKS;
+	if (s->last_seen != now) /* one write a tick, not one a packet */
 		s->last_seen = now;
 }
 
@@ -349,7 +457,7 @@ static __always_inline void snat_client_rst(const struct pkt *p,
 	rkey.family = KHA_AF_INET;
 	s = bpf_map_lookup_elem(&snat, &rkey);
 	if (s)
-		snat_touch(s, 1);
+		snat_touch(s, 1, bpf_ktime_get_coarse_ns());
 }
 
 /* The reverse entry a flow owns, so a re-selected flow can free it. */

@@ -37,6 +37,7 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 	struct kha_flow_key key = {};
 	struct kha_snat *s;
 	int verdict;
+	__u64 now;
 
 	if (dport < cfg->snat_port_lo || dport > cfg->snat_port_hi)
 		return KHA_CONTINUE;
@@ -50,9 +51,10 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return XDP_DROP; /* checked by the parser; for the verifier */
-	snat_touch(s, p->tcp->rst);
+	now = bpf_ktime_get_coarse_ns();
+	snat_touch(s, p->tcp->rst, now);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
-	verdict = fib_forward(ctx, p);
+	verdict = forward_client(ctx, p, now);
 	if (verdict != XDP_DROP)
 		count_packet(p, s->vip_id, s->backend_id, 0);
 	return verdict;
@@ -78,7 +80,7 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 		snat_client_rst(p, ct);
 	rewrite_tcp4(p, p->iph->daddr, ct->backend.v4, ct->snat_port,
 		     ct->backend_port);
-	verdict = fib_forward(ctx, p);
+	verdict = forward_backend(ctx, p, ct->backend_id);
 	if (verdict != XDP_DROP)
 		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
 	return verdict;
@@ -202,6 +204,17 @@ int xdp_lb(struct xdp_md *ctx)
 	if (verdict != KHA_CONTINUE)
 		return verdict;
 
+	/* an established flow keeps its backend (one lookup: the fast path) */
+	flow_key_of(&p, &key);
+	ct = bpf_map_lookup_elem(&conntrack, &key);
+	if (ct) {
+		if (p.bad)
+			return drop_bad(&p);
+		verdict = established(ctx, &p, ct);
+		if (verdict != KHA_CONTINUE)
+			return verdict;
+	}
+
 	/* not for a VIP: SSH, :6443, VRRP... untouched */
 	vkey.addr.v4 = p.iph->daddr;
 	vkey.port = p.tcp->dest;
@@ -212,15 +225,6 @@ int xdp_lb(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (p.bad)
 		return drop_bad(&p);
-
-	/* an established flow keeps its backend */
-	flow_key_of(&p, &key);
-	ct = bpf_map_lookup_elem(&conntrack, &key);
-	if (ct) {
-		verdict = established(ctx, &p, ct);
-		if (verdict != KHA_CONTINUE)
-			return verdict;
-	}
 
 	/* a new flow, or one whose backend is gone */
 	return new_flow(ctx, &p, cfg, vip, ct);

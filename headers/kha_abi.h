@@ -49,16 +49,20 @@
 #define KHA_SNAT_RETRIES 8
 #endif
 /*
- * A remote flow whose backend has not replied for this long gives up its
- * SNAT port to a new flow that draws it. Longer than TIME_WAIT (60 s), so a
- * backend never sees a reused 4-tuple it still remembers. After a reset
- * (either side) the port is free KHA_SNAT_RST_SEC later.
+ * SNAT port reuse. kha_snat.last_seen counts ticks of 2^30 ns (1.07 s) of
+ * CLOCK_MONOTONIC: a shift, where seconds would cost the fast path a
+ * 64-bit division. A remote flow whose backend has not replied for
+ * KHA_SNAT_IDLE_TICKS (~120 s, longer than TIME_WAIT, so a backend never
+ * sees a reused 4-tuple it still remembers) gives its port to a new flow
+ * that draws it; after a reset (either side) the port is free
+ * KHA_SNAT_RST_TICKS later.
  */
-#ifndef KHA_SNAT_IDLE_SEC
-#define KHA_SNAT_IDLE_SEC 120
+#define KHA_SNAT_TICK_SHIFT 30
+#ifndef KHA_SNAT_IDLE_TICKS
+#define KHA_SNAT_IDLE_TICKS 112
 #endif
-#ifndef KHA_SNAT_RST_SEC
-#define KHA_SNAT_RST_SEC 2
+#ifndef KHA_SNAT_RST_TICKS
+#define KHA_SNAT_RST_TICKS 2
 #endif
 #define KHA_SNAT_PORT_LO_DEFAULT 10240
 #define KHA_SNAT_PORT_HI_DEFAULT 32767
@@ -148,10 +152,11 @@ struct kha_snat {
 	union {
 		__u32 pad;
 		/*
-		 * Remote-backend entries: coarse CLOCK_MONOTONIC seconds of
-		 * the last reply seen (XDP). An entry idle for longer than
-		 * the data plane's KHA_SNAT_IDLE_SEC gives its port to a new
-		 * flow that needs it (docs/maps.md). 0 in local entries.
+		 * Remote-backend entries: CLOCK_MONOTONIC >>
+		 * KHA_SNAT_TICK_SHIFT when the flow was created or its
+		 * backend last replied (XDP). Idle for KHA_SNAT_IDLE_TICKS,
+		 * the port goes to a new flow (docs/maps.md). 0 in local
+		 * entries.
 		 */
 		__u32 last_seen;
 	};

@@ -87,17 +87,32 @@ run_wrk() {
 	echo "$label ${rps:-0} ${p50:-?} ${p99:-?} ${errs:-0}"
 }
 
+# tcp_stat NS FIELD...: TCP counters of NS (Tcp: and TcpExt: lines of
+# /proc/net/snmp and /proc/net/netstat, which are per namespace)
+tcp_stat() {
+	local n=$1
+	shift
+	lab_exec "$n" cat /proc/net/snmp /proc/net/netstat | awk -v want="$*" '
+		$1 == "Tcp:" || $1 == "TcpExt:" {
+			if (!(($1) in hdr)) { hdr[$1] = 1; for (i = 2; i <= NF; i++) name[$1, i] = $i; next }
+			for (i = 2; i <= NF; i++) val[name[$1, i]] = $i
+		}
+		END { n = split(want, w, " "); for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), val[w[i]] + 0; print "" }'
+}
+
 declare -A R=()
 measure() {
-	local lb=$1 line
+	local lb=$1 line s0 s1
 	for load in keepalive close; do
+		s0=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
 		if [ $load = close ]; then
 			line=$(run_wrk "$lb-$load" -H "Connection: close")
 		else
 			line=$(run_wrk "$lb-$load")
 		fi
-		R[$lb-$load]=$line
-		echo "# $line"
+		s1=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
+		R[$lb-$load]="$line $((s1[2] - s0[2])) $((s1[0] - s0[0])) $((s1[1] - s0[1]))"
+		echo "# $line; client: connections $((s1[2] - s0[2])), SYN retransmits $((s1[0] - s0[0])), retransmitted segments $((s1[1] - s0[1]))"
 	done
 }
 
@@ -132,16 +147,22 @@ out=$(lab_kha lb "${args[@]}" 2>&1) || lab_die "kha-xdp attach: $out"
 echo "# kha-xdp attach eth0 (native XDP), same VIP, same backends"
 measure kha-xdp
 # the XDP program really carried the traffic: its counters moved
-pk=$(lab_counters "$LAB_PIN/eth0/vip_stats" 0 | awk '{ print $1, $3 }')
-echo "# kha-xdp vip_stats: packets new_flows = $pk"
+# (bpftool's "formatted" view: per-CPU values by field name)
+pk=$(bpftool -j map lookup pinned "$LAB_PIN/eth0/vip_stats" key 0 0 0 0 |
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = d["formatted"]["values"]
+print(sum(c["value"]["packets"] for c in v), sum(c["value"]["new_flows"] for c in v))')
+echo "# kha-xdp vip_stats: packets=${pk% *} new_flows=${pk#* }"
 lab_kha lb detach eth0 --pin-root "$LAB_PIN" >/dev/null 2>&1
 
 # --- table ------------------------------------------------------------------
-printf '\n%-10s %-9s %12s %9s %9s %7s\n' load lb "req/s" "p50" "p99" errors
+printf '\n%-10s %-9s %10s %9s %9s %6s %8s %8s\n' load lb "req/s" "p50" "p99" errors conns "SYN-rtx"
 for load in keepalive close; do
 	for lb in haproxy kha-xdp; do
 		set -- ${R[$lb-$load]}
-		printf '%-10s %-9s %12s %9s %9s %7s\n' "$load" "$lb" "$2" "$3" "$4" "$5"
+		printf '%-10s %-9s %10s %9s %9s %6s %8s %8s\n' "$load" "$lb" "$2" "$3" "$4" "$5" "$6" "$7"
 	done
 done
 echo

@@ -14,7 +14,7 @@
 # a self-signed certificate and a byte-transfer protocol on the same port.
 # Shows: traffic through VIP:8443 and which master each client hit,
 # `kha-xdp status`, `bpftool map dump pinned`, a master's apiserver killed
-# and the failover, its return, and a clean stop. About a minute; Ctrl-C
+# and the failover, its return, and a clean stop. About ten seconds; Ctrl-C
 # cleans up at any point.
 set -u
 . "$(dirname "$0")/lab.sh"
@@ -30,10 +30,17 @@ for i in $(seq 21 40); do CLIENTS+=("$NET.$i"); done
 ALL=$(IFS=,; echo "${CLIENTS[*]}")
 INTER=500 FALL=2 RISE=2 TIMEOUT=500
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+B='' D='' N=''
+[ -t 1 ] && B=$'\033[1m' D=$'\033[2m' N=$'\033[0m'
+say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 run() {
-	printf '\033[2m$ %s\033[0m\n' "$*"
+	printf '%s$ %s%s\n' "$D" "$*" "$N"
 	"$@"
+}
+# kha-xdp in master1's namespace, shown as the operator would type it there
+m1_kha() {
+	printf '%smaster1# kha-xdp %s%s\n' "$D" "$*" "$N"
+	lab_kha m1 "$@"
 }
 name_of() { # ADDR:PORT -> master name
 	local m
@@ -123,18 +130,23 @@ lab_wait_healthy 3 10 >/dev/null
 sed 's/^/  daemon: /' "$LAB_DIR/daemon.log" | head -12
 ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' | sed 's/^/  eth0: /'
 
-say "20 clients connect to https://VIP:8443 (balance source: one client, one master)"
+say "20 clients connect to VIP:8443 (balance source: one client, one master)"
+echo "  master1 holds the VIP and is a backend too: its connections are DNAT only"
+echo "  (it sees the client's address; tc egress restores VIP:8443 on the replies);"
+echo "  master2 and master3 are reached by full NAT (they see VIP:port-from-range)."
 traffic
 declare -A BEFORE=()
 for c in "${CLIENTS[@]}"; do BEFORE[$c]=${HIT[$c]}; done
 
 say "kha-xdp status"
-run lab_kha m1 status -c "$CONF"
+m1_kha status -c "$CONF"
 
 say "The pinned maps, as bpftool shows them (BTF: named fields)"
 run bpftool map dump pinned "$LAB_PIN/eth0/backends" | grep -B1 -A12 '"addr"' | head -40
 run bpftool map dump pinned "$LAB_PIN/eth0/vip_stats" | head -24
-echo "  (and $(ls "$LAB_PIN/eth0" | tr '\n' ' '))"
+echo "  (addresses and ports are stored in network byte order; decoded:)"
+"$LAB_PY" "$LAB_TOOLS/khamaps.py" "$LAB_PIN/eth0" | sed 's/^/  /'
+echo "  every pin: $(ls "$LAB_PIN/eth0" | tr '\n' ' ')"
 
 say "Killing master2's apiserver (SIGKILL)"
 lab_kill_backend m2
@@ -156,7 +168,7 @@ for c in "${CLIENTS[@]}"; do
 	fi
 done
 echo "  -> master2's clients moved: $moved; every other client stayed where it was: $stayed"
-run lab_kha m1 status -c "$CONF"
+m1_kha status -c "$CONF"
 
 say "Bringing master2's apiserver back"
 lab_backend m2 m2 "${MADDR[m2]}:$BPORT"
@@ -172,5 +184,5 @@ echo "  daemon exit status: $?"
 echo "  XDP on master1's eth0: $(ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' || echo none)"
 echo "  pins under $LAB_PIN: $(find "$LAB_PIN" -mindepth 1 2>/dev/null | wc -l)"
 
-say "Cleaning up the namespaces"
+say "Done: removing the namespaces ($LAB_ID-*) and the lab files"
 lab_cleanup

@@ -54,6 +54,7 @@
 
 #include "kha_abi.h"
 #include "maglev.h"
+#include "maps.h"
 #include "bench_floor.skel.h"
 #include "xdp_lb.skel.h"
 
@@ -82,12 +83,12 @@ static const char *be_mac[NR_BE] = { "02:00:00:00:01:01", "02:00:00:00:01:02",
 
 static struct {
 	unsigned int repeat, rounds, chunk, batch;
-} opt = { 1000000, 3, 10000, 64 };
+} opt = { 1000000, 5, 10000, 64 };
 
 static struct bench_floor *fl;
 static struct xdp_lb *lb;
 static int lb_ifindex, ncpu;
-static uint64_t *rings_mem; /* one 8-byte element per __u32 slot */
+static void *rings_mem;
 static size_t rings_len;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -279,43 +280,9 @@ static void map_put(struct bpf_map *m, const void *k, const void *v)
 		die("update %s: %s", bpf_map__name(m), strerror(errno));
 }
 
-static struct maglev_backend mb[KHA_MAX_BACKENDS];
 static uint32_t scratch[KHA_RING_SIZE_MAX];
-
-/*
- * What the daemon does on a health change: build the VIP's table into the
- * inactive generation of the mmapped rings map, then flip active_gen with
- * one update. Returns the time it took (build, copy, flip).
- */
-static uint64_t publish(uint32_t vip_id, int n, uint64_t *build_ns)
-{
-	struct kha_vip_state st;
-	uint32_t gen;
-	uint64_t t0 = now_ns(), t1, *slots;
-	int err;
-
-	err = maglev_build(mb, n, scratch, RING_SIZE);
-	if (err)
-		die("maglev_build(%d backends): %s", n, strerror(-err));
-	t1 = now_ns();
-	if (bpf_map_lookup_elem(bpf_map__fd(lb->maps.vip_state), &vip_id, &st))
-		die("lookup vip_state: %s", strerror(errno));
-	gen = !st.active_gen;
-	/*
-	 * An array map stores element i at i * round_up(value_size, 8): the
-	 * __u32 slots sit 8 bytes apart in the mapping (low half, little
-	 * endian), so the table is written slot by slot, not memcpy'd.
-	 */
-	slots = rings_mem + kha_ring_index(vip_id, gen, 0, RING_SIZE);
-	for (uint32_t i = 0; i < RING_SIZE; i++)
-		slots[i] = scratch[i];
-	st.active_gen = gen;
-	st.nr_healthy = n;
-	map_put(lb->maps.vip_state, &vip_id, &st);
-	if (build_ns)
-		*build_ns = t1 - t0;
-	return now_ns() - t0;
-}
+static struct kha_dp dp; /* the daemon's view of the bench's maps */
+static struct kha_dp_vip bench_vip;
 
 static void lb_setup(void)
 {
@@ -336,6 +303,7 @@ static void lb_setup(void)
 	uint32_t zero = 0;
 	size_t pg = sysconf(_SC_PAGESIZE);
 	void *m;
+	int err;
 
 	map_put(lb->maps.lb_config, &zero, &cfg);
 	map_put(lb->maps.vips, &vk, &vip);
@@ -350,9 +318,12 @@ static void lb_setup(void)
 			.weight = 1,
 		};
 		map_put(lb->maps.backends, &i, &be);
-		mb[i] = (struct maglev_backend){ .addr = be.addr, .port = BE_PORT,
-						 .weight = 1, .id = i };
+		bench_vip.backends[i] = (struct kha_dp_backend){
+			.addr = be.addr, .port = BE_PORT, .weight = 1,
+			.healthy = true, .id = i };
 	}
+	bench_vip.id = 0;
+	bench_vip.nr_backends = NR_BE;
 	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(uint64_t) +
 		     pg - 1) / pg * pg;
 	m = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -360,7 +331,24 @@ static void lb_setup(void)
 	if (m == MAP_FAILED)
 		die("mmap rings: %s", strerror(errno));
 	rings_mem = m;
-	publish(0, NR_BE, NULL);
+
+	/*
+	 * Publish through the daemon's code (user/maps.c): Maglev build into
+	 * the inactive generation, then the active_gen flip.
+	 */
+	for (int i = 0; i < KHA_MAP__MAX; i++)
+		dp.fds[i] = -1;
+	dp.fds[KHA_MAP_VIP_STATE] = bpf_map__fd(lb->maps.vip_state);
+	dp.fds[KHA_MAP_RINGS] = bpf_map__fd(lb->maps.rings);
+	dp.fds[KHA_MAP_BACKENDS] = bpf_map__fd(lb->maps.backends);
+	dp.link_fd = -1;
+	dp.ring_size = RING_SIZE;
+	dp.rings = m;
+	dp.rings_len = rings_len;
+	dp.scratch = scratch;
+	err = kha_dp_publish(&dp, &bench_vip, NULL);
+	if (err)
+		die("kha_dp_publish: %s", strerror(-err));
 }
 
 struct snap {
@@ -571,13 +559,17 @@ enum {
 	M_WPASS,      /* wrapper -> xdp_pass_floor (non-VIP template) */
 	M_EST, M_REPLY, M_NEW, M_NONVIP,
 	M_PFLOOR, M_PNONVIP, /* plain test-run mode */
+	M_FLOOR_NOPEER, /* xdp_floor, frames not delivered */
+	M_WLRU,  /* wrapper(newflow) -> floor + one LRU hash insert */
+	M_WHASH, /* wrapper(newflow) -> floor + one prealloc hash insert */
 	M__MAX
 };
 static const char *mname[M__MAX] = {
 	"floor (xdp_floor)", "wrapper+floor", "wrapper(newflow)+floor",
 	"wrapper+pass_floor", "wrapper+established", "wrapper+reply",
 	"wrapper(newflow)+new flow", "wrapper+non-VIP",
-	"plain: floor", "plain: non-VIP",
+	"plain: floor", "plain: non-VIP", "floor, not delivered (no peer XDP)",
+	"wrapper(newflow)+floor+LRU insert", "wrapper(newflow)+floor+hash insert",
 };
 static double res[M__MAX][64];
 
@@ -592,10 +584,12 @@ static const struct {
 	{ "newflow", 1u << M_NEW },
 	{ "nonvip", 1u << M_NONVIP },
 	{ "wrapper", 1u << M_WFLOOR },
+	{ "inserts", 1u << M_WLRU | 1u << M_WHASH | 1u << M_WFLOOR_NEW },
 	{ NULL, 0 },
 };
 static unsigned int only_mask = ~0u;
 static bool variant_nocommon;
+static unsigned int variant_ct;
 
 static bool want(int m)
 {
@@ -686,6 +680,23 @@ static void one_round(int r)
 		      &(struct expect){ .be = -1, .txed = 1 });
 	}
 
+	if (want(M_FLOOR_NOPEER)) {
+		/*
+		 * For reference only: the same floor when the peer has no XDP
+		 * program, so veth refuses the frames and nothing is delivered
+		 * (what a test run of XDP_TX costs without a receiver).
+		 */
+		int pif = if_nametoindex(PEER_IF);
+
+		bpf_xdp_detach(pif, XDP_FLAGS_DRV_MODE, NULL);
+		snapshot(&a);
+		res[M_FLOOR_NOPEER][r] = run_live(floorfd, pkt_est, n);
+		snapshot(&b);
+		attach_peer();
+		b.runs = a.runs + n;
+		check("floor, no peer", &a, &b, n, &(struct expect){ .be = -1 });
+	}
+
 	if (want(M_WFLOOR)) {
 		snapshot(&a);
 		res[M_WFLOOR][r] = run_wrapped(floorfd, pkt_est, 0, n);
@@ -735,8 +746,8 @@ static void one_round(int r)
 	 * backend) never nears exhaustion and every SYN claims a port with
 	 * its first candidates, as on a real LB that is not under a flood.
 	 */
-	if (want(M_NEW) || want(M_WFLOOR_NEW)) {
-		double tw = 0, tl = 0;
+	if (want(M_NEW) || want(M_WFLOOR_NEW) || want(M_WLRU)) {
+		double tw = 0, tl = 0, tlru = 0, thash = 0;
 		unsigned int done = 0;
 
 		while (done < n) {
@@ -750,6 +761,26 @@ static void one_round(int r)
 				snapshot(&b);
 				check("wrapper(newflow)+floor", &a, &b, c,
 				      &(struct expect){ .be = -1, .txed = 1 });
+			}
+			if (want(M_WLRU)) {
+				/* the cost of one insert, on its own */
+				map_clear(fl->maps.bench_lru);
+				map_clear(fl->maps.bench_hash);
+				snapshot(&a);
+				tlru += (double)run_wrapped(bpf_program__fd(
+					fl->progs.xdp_floor_lru), pkt_newflow, 1, c) * c;
+				thash += (double)run_wrapped(bpf_program__fd(
+					fl->progs.xdp_floor_hash), pkt_newflow, 1, c) * c;
+				snapshot(&b);
+				a.runs += c; /* two runs of c */
+				a.peer_drops += c;
+				check("floor+insert", &a, &b, c,
+				      &(struct expect){ .be = -1, .txed = 1 });
+				if (map_count(fl->maps.bench_lru) != (long)c ||
+				    map_count(fl->maps.bench_hash) != (long)c)
+					die("floor+insert: %ld/%ld keys after %u "
+					    "new flows", map_count(fl->maps.bench_lru),
+					    map_count(fl->maps.bench_hash), c);
 			}
 			if (!want(M_NEW)) {
 				done += c;
@@ -768,6 +799,10 @@ static void one_round(int r)
 			if (ct != (long)c)
 				die("new flow: conntrack holds %ld flows after %u SYNs",
 				    ct, c);
+			ct = map_count(lb->maps.snat);
+			if (ct != (long)c)
+				die("new flow: %ld SNAT ports claimed by %u SYNs",
+				    ct, c);
 			for (int i = 0; i < NR_BE; i++)
 				if (b.be[i].new_flows == a.be[i].new_flows && c >= 100)
 					die("new flow: backend %d got no flow of %u "
@@ -779,6 +814,8 @@ static void one_round(int r)
 		}
 		res[M_WFLOOR_NEW][r] = tw / n;
 		res[M_NEW][r] = tl / n;
+		res[M_WLRU][r] = tlru / n;
+		res[M_WHASH][r] = thash / n;
 	}
 
 	/*
@@ -801,32 +838,68 @@ static void one_round(int r)
 	check("plain non-VIP", &a, &b, 0, &(struct expect){ .be = -1 });
 }
 
-static void maglev_timing(void)
+static uint64_t cpu_ns(void)
 {
-	uint64_t t[21], bt[21], worst = 0;
-	int k = sizeof(t) / sizeof(t[0]);
+	struct timespec ts;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * The daemon's own publication (user/maps.c kha_dp_publish: Maglev build
+ * into the inactive generation, slot copy, active_gen flip) for a VIP of
+ * KHA_MAX_BACKENDS backends, on the bench's maps. Wall time includes
+ * whatever else this 2-CPU machine was running; CPU time is the daemon's
+ * own cost and is what the 10 ms budget is judged on.
+ */
+static int maglev_timing(void)
+{
+	enum { K = 21 };
+	static struct kha_dp_vip vip;
+	uint64_t wall[K], cpu[K], build[K], w0, c0;
+	int err;
+
+	vip.id = 1; /* the benchmark's traffic uses VIP 0 */
+	vip.nr_backends = KHA_MAX_BACKENDS;
 	for (int i = 0; i < KHA_MAX_BACKENDS; i++) {
 		char a[32];
 
 		snprintf(a, sizeof(a), "10.3.%d.%d", i / 250, 1 + i % 250);
-		mb[i] = (struct maglev_backend){ .addr.v4 = ip4(a), .port = BE_PORT,
-						 .weight = 1 + i % 4, .id = i };
+		vip.backends[i] = (struct kha_dp_backend){
+			.addr.v4 = ip4(a), .port = BE_PORT, .weight = 1 + i % 4,
+			.healthy = true, .id = i };
 	}
-	for (int i = 0; i < k; i++) {
-		/* one backend leaves and comes back: two different tables */
-		mb[i % KHA_MAX_BACKENDS].weight = i & 1 ? 0 : 1 + i % 4;
-		t[i] = publish(1, KHA_MAX_BACKENDS, &bt[i]);
-		if (t[i] > worst)
-			worst = t[i];
+	/* first touch of the generation pages is not a rebuild: untimed */
+	if ((err = kha_dp_publish(&dp, &vip, NULL)) ||
+	    (err = kha_dp_publish(&dp, &vip, NULL)))
+		die("kha_dp_publish: %s", strerror(-err));
+	for (int i = 0; i < K; i++) {
+		struct kha_dp_pubstat ps;
+
+		/* a health change: one backend fails, then recovers */
+		vip.backends[i].healthy = i & 1;
+		w0 = now_ns();
+		c0 = cpu_ns();
+		err = kha_dp_publish(&dp, &vip, &ps);
+		cpu[i] = cpu_ns() - c0;
+		wall[i] = now_ns() - w0;
+		if (err)
+			die("kha_dp_publish: %s", strerror(-err));
+		build[i] = ps.build_ns;
+		vip.backends[i].healthy = true;
 	}
-	qsort(t, k, sizeof(t[0]), cmp_u64);
-	qsort(bt, k, sizeof(bt[0]), cmp_u64);
-	printf("\nMaglev rebuild + publish, %d backends (weights 1-4), table %u:\n"
-	       "  build %.2f ms, build+copy+flip median %.2f ms, worst %.2f ms "
-	       "(budget 10 ms): %s\n",
-	       KHA_MAX_BACKENDS, RING_SIZE, bt[k / 2] / 1e6, t[k / 2] / 1e6,
-	       worst / 1e6, worst <= 10000000 ? "PASS" : "FAIL");
+	qsort(wall, K, sizeof(wall[0]), cmp_u64);
+	qsort(cpu, K, sizeof(cpu[0]), cmp_u64);
+	qsort(build, K, sizeof(build[0]), cmp_u64);
+	printf("\nMaglev rebuild + publish (kha_dp_publish), %d backends, weights "
+	       "1-4, table %u, %d health changes:\n"
+	       "  build+copy median %.2f ms; total wall median %.2f ms, worst %.2f "
+	       "ms; CPU median %.2f ms, worst %.2f ms (budget 10 ms, CPU): %s\n",
+	       KHA_MAX_BACKENDS, RING_SIZE, K, build[K / 2] / 1e6,
+	       wall[K / 2] / 1e6, wall[K - 1] / 1e6, cpu[K / 2] / 1e6,
+	       cpu[K - 1] / 1e6, cpu[K - 1] <= 10000000 ? "PASS" : "FAIL");
+	return cpu[K - 1] > 10000000;
 }
 
 struct row {
@@ -844,9 +917,12 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "n:r:c:b:o:V:h")) != -1) {
 		switch (c) {
 		case 'V':
-			if (strcmp(optarg, "nocommonlru"))
-				die("-V %s: the only variant is nocommonlru", optarg);
-			variant_nocommon = true;
+			if (!strcmp(optarg, "nocommonlru"))
+				variant_nocommon = true;
+			else if (sscanf(optarg, "ct=%u", &variant_ct) != 1 ||
+				 variant_ct < 2 * opt.chunk)
+				die("-V %s: nocommonlru, or ct=N (conntrack and "
+				    "snat size, >= 2 x chunk)", optarg);
 			break;
 		case 'o':
 			only_mask = 0;
@@ -887,6 +963,11 @@ int main(int argc, char **argv)
 		bpf_map__set_map_flags(lb->maps.conntrack, BPF_F_NO_COMMON_LRU);
 		bpf_map__set_map_flags(lb->maps.snat, BPF_F_NO_COMMON_LRU);
 	}
+	if (variant_ct) {
+		/* experiment (-V ct=N): smaller connection and SNAT tables */
+		bpf_map__set_max_entries(lb->maps.conntrack, variant_ct);
+		bpf_map__set_max_entries(lb->maps.snat, variant_ct);
+	}
 	if (xdp_lb__load(lb))
 		die("load xdp_lb: %s", strerror(errno));
 	attach_peer();
@@ -902,6 +983,19 @@ int main(int argc, char **argv)
 	build_tcp(pkt_nonvip, (const uint8_t *)GW_MAC, (const uint8_t *)LB_MAC,
 		  ip4(CLIENT_ADDR), ip4(NODE_ADDR), CLIENT_PORT, 22, TH_RST);
 
+	{
+		struct bpf_prog_info pi = {};
+		__u32 len = sizeof(pi);
+		char tag[17];
+
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(lb->progs.xdp_lb),
+					    &pi, &len))
+			die("prog info of xdp_lb: %s", strerror(errno));
+		for (int i = 0; i < 8; i++)
+			snprintf(tag + 2 * i, 3, "%02x", pi.tag[i]);
+		printf("xdp_lb: tag %s, %u BPF instructions, %u bytes JITed\n",
+		       tag, pi.xlated_prog_len / 8, pi.jited_prog_len);
+	}
 	printf("kha-xdp bench: live frames, %u repeats per path per round, "
 	       "%u rounds (median), batch %u, new flows in chunks of %u\n",
 	       opt.repeat, opt.rounds, opt.batch, opt.chunk);
@@ -927,7 +1021,7 @@ int main(int argc, char **argv)
 
 	printf("\nraw medians (ns/packet, kernel-reported):\n");
 	for (int m = 0; m < M__MAX; m++)
-		printf("  %-28s %8.1f\n", mname[m], median(m));
+		printf("  %-36s %8.1f\n", mname[m], median(m));
 
 	floor_ns = median(M_FLOOR);
 	rows[nrows++] = (struct row){ "established", floor_ns +
@@ -961,6 +1055,6 @@ int main(int argc, char **argv)
 	       median(M_PNONVIP), median(M_PNONVIP) / median(M_PFLOOR), "-",
 	       "plain test-run, vs plain floor");
 
-	maglev_timing();
+	missed += maglev_timing();
 	return missed ? 2 : 0;
 }

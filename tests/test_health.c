@@ -278,7 +278,8 @@ static void test_words(void)
 	char buf[128];
 
 	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_INI), "INI");
-	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_SOCKERR), "SOCKERR");
+	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_SOCKERR),
+			       "SOCKERR");
 	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_L4OK), "L4OK");
 	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_L4TOUT), "L4TOUT");
 	CU_ASSERT_STRING_EQUAL(kha_check_result_str(KHA_CHK_L4CON), "L4CON");

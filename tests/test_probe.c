@@ -73,7 +73,8 @@ static int listen_on(uint16_t port, int backlog)
 		.sin_port = htons(port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1, fd = socket(AF_INET,
+				 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		return -1;
@@ -255,7 +256,8 @@ static void *srv_main(void *arg)
 				pthread_mutex_unlock(&srv_lock);
 				if (c < 0)
 					break;
-				if (s->mode == SRV_HTTP || s->mode == SRV_HTTPS) {
+				if (s->mode == SRV_HTTP ||
+				    s->mode == SRV_HTTPS) {
 					int fl = fcntl(c, F_GETFL);
 
 					fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
@@ -310,6 +312,20 @@ static int write_pem(const char *path, X509 *x)
 	ok = PEM_write_X509(f, x);
 	fclose(f);
 	return ok ? 0 : -1;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[8192];
+	FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+	size_t n;
+
+	if (!in || !out)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), in);
+	fwrite(buf, 1, n, out);
+	fclose(in);
+	return fclose(out) ? -1 : 0;
 }
 
 static int tls_setup(void)
@@ -576,7 +592,8 @@ static void test_tcp_timeout(void)
 static void test_http_and_https_status(void)
 {
 	struct runner r;
-	int ok_s = srv_add(SRV_HTTPS, 200, 0), err_s = srv_add(SRV_HTTPS, 500, 0);
+	int ok_s = srv_add(SRV_HTTPS, 200, 0);
+	int err_s = srv_add(SRV_HTTPS, 500, 0);
 	int hok = srv_add(SRV_HTTP, 200, 0), herr = srv_add(SRV_HTTP, 503, 0);
 	char why[128];
 
@@ -692,6 +709,13 @@ static void test_tls_verify(void)
 	CU_ASSERT_EQUAL(kha_prober_get(r.p, 2, 0)->last, KHA_CHK_L7OK);
 	CU_ASSERT_TRUE(kha_prober_get(r.p, 2, 0)->up);
 
+	/* a reload re-reads the CA files: the right CA under the old name */
+	CU_ASSERT_FATAL(copy_file(ca_good, ca_bad) == 0);
+	CU_ASSERT_EQUAL(kha_prober_configure(r.p, &cfg), 0);
+	run_for(&r, 3000, 9);
+	CU_ASSERT_EQUAL(kha_prober_get(r.p, 1, 0)->last, KHA_CHK_L7OK);
+	CU_ASSERT_TRUE(kha_prober_get(r.p, 1, 0)->up);
+
 	/* a CA file that does not exist is a configuration error */
 	strcpy(cfg.vips[1].backends[0].check.ca_file, "/nonexistent/ca.pem");
 	CU_ASSERT_EQUAL(kha_prober_configure(r.p, &cfg), -EINVAL);
@@ -787,7 +811,8 @@ static void test_fall_and_rise_live(void)
 static void test_reconfigure(void)
 {
 	struct runner r;
-	int a = srv_add(SRV_ACCEPT_CLOSE, 0, 0), b = srv_add(SRV_ACCEPT_CLOSE, 0, 0);
+	int a = srv_add(SRV_ACCEPT_CLOSE, 0, 0);
+	int b = srv_add(SRV_ACCEPT_CLOSE, 0, 0);
 	int c = srv_add(SRV_ACCEPT_CLOSE, 0, 0);
 	uint16_t dead = closed_port();
 	uint64_t checks_a, checks_dead;
@@ -858,6 +883,8 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 {
 	struct kha_prober_stats st;
 	struct runner r;
+	const char *kind = type == KHA_CHECK_TCP  ? "tcp" :
+			   type == KHA_CHECK_HTTP ? "http" : "https";
 	uint64_t want = secs * 1000 / inter, t0, elapsed;
 	struct rusage ru0, ru1;
 	long cpu_us;
@@ -897,7 +924,7 @@ static void run_load(enum kha_check_type type, enum srv_mode mode, int nr,
 	}
 	fprintf(stderr,
 		"\n  load %s: %d backends every %u ms for %lu ms: %lu checks, %d..%d per backend, lag max %u ms mean %.2f ms, %d failed; prober thread CPU %.1f%% (%.1f us/check)\n",
-		type == KHA_CHECK_TCP ? "tcp" : type == KHA_CHECK_HTTP ? "http" : "https",
+		kind,
 		nr, inter, (unsigned long)elapsed, (unsigned long)st.completed,
 		min_checks, max_checks, st.max_lag_ms,
 		st.started ? (double)st.sum_lag_ms / st.started : 0.0, bad,
@@ -936,7 +963,7 @@ static void test_load_http(void)
  */
 static void test_load_https(void)
 {
-	run_load(KHA_CHECK_HTTPS, SRV_HTTPS, 256, 500, 3);
+	run_load(KHA_CHECK_HTTPS, SRV_HTTPS, 256, 1000, 4);
 }
 
 /* first checks spread over the first interval, not a burst */
@@ -986,7 +1013,7 @@ static CU_TestInfo probe_tests[] = {
 	{ "first checks are spread", test_spread },
 	{ "256 tcp backends every 100 ms", test_load_tcp },
 	{ "256 http backends every 100 ms", test_load_http },
-	{ "256 https backends every 500 ms", test_load_https },
+	{ "256 https backends every 1000 ms", test_load_https },
 	CU_TEST_INFO_NULL,
 };
 

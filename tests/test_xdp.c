@@ -665,12 +665,14 @@ static void check_no_ct(const struct row *r)
 	      "%s: a conntrack entry was left behind", r->name);
 }
 
-static uint32_t mono_sec(void)
+/* what the data plane stores in kha_snat.last_seen */
+static uint32_t snat_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec;
+	return ((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec) >>
+	       KHA_SNAT_TICK_SHIFT;
 }
 
 static struct kha_flow_key ex_rkey(void)
@@ -678,14 +680,14 @@ static struct kha_flow_key ex_rkey(void)
 	return flow_key(lab_be[8].addr, BE_PORT, VIP(7), 20000);
 }
 
-/* EX1 has been silent for longer than KHA_SNAT_IDLE_SEC */
+/* EX1 has been silent for longer than KHA_SNAT_IDLE_TICKS */
 static void age_ex1(void)
 {
 	struct kha_flow_key rk = ex_rkey();
 	struct kha_snat sn = {};
 
 	snat_get(rk, &sn);
-	sn.last_seen = mono_sec() - KHA_SNAT_IDLE_SEC - 5;
+	sn.last_seen = snat_now() - KHA_SNAT_IDLE_TICKS - 5;
 	bpf_map_update_elem(bpf_map__fd(skel->maps.snat), &rk, &sn, BPF_EXIST);
 }
 
@@ -705,7 +707,7 @@ static void check_reclaimed(const struct row *r)
 static void check_rst_marks(const struct row *r)
 {
 	struct kha_snat sn = {};
-	uint32_t want = mono_sec() - (KHA_SNAT_IDLE_SEC - KHA_SNAT_RST_SEC);
+	uint32_t want = snat_now() - (KHA_SNAT_IDLE_TICKS - KHA_SNAT_RST_TICKS);
 
 	snat_get(ex_rkey(), &sn);
 	CHECK(sn.last_seen + 1 >= want && sn.last_seen <= want + 1,
@@ -1407,8 +1409,13 @@ static void test_live_no_neigh(void)
 	n = capture_backend_frame(fd, got, 500);
 	CHECK(n == 0, "forwarded although accept_local=0");
 
-	/* with it, the kernel forwards the translated packet */
+	/*
+	 * With it, the kernel forwards the translated packet, even with
+	 * strict reverse-path filtering (the VIP is on the ingress interface)
+	 */
 	sysctl_set("/proc/sys/net/ipv4/conf/dp0/accept_local", "1");
+	sysctl_set("/proc/sys/net/ipv4/conf/all/rp_filter", "1");
+	sysctl_set("/proc/sys/net/ipv4/conf/dp0/rp_filter", "1");
 	len = build_client(&f, &data, in);
 	CHECK(xdp_run_live(in, len) == 0, "live test run failed");
 	n = capture_backend_frame(fd, got, 3000);
@@ -1435,6 +1442,38 @@ static void test_live_no_neigh(void)
 	      "neighbour resolved, still not XDP_TX");
 	CHECK(!memcmp(out, MAC_PEER, 6), "XDP_TX to the wrong MAC");
 	close(fd);
+}
+
+/* ---- next-hop cache: a neighbour change is seen within a second ---- */
+
+static void test_neigh_change(void)
+{
+	uint8_t in[PKT_MAX], out[PKT_MAX];
+	struct pkt_tcp4 data = DATA(10);
+	struct kha_ct ct = {};
+	size_t len, out_len;
+	uint32_t be;
+
+	CHECK(ct_get(F1.client, F1.cport, VIP(F1.vip), &ct) == 0,
+	      "F1 has no conntrack entry");
+	be = ct.backend_id;
+	CHECK(be < 3, "F1 on backend %u, not one of VIP 0's", be);
+	if (be >= 3)
+		return;
+	len = build_client(&F1, &data, in);
+	CHECK(xdp_run(in, len, out, &out_len) == XDP_TX, "F1 not XDP_TX");
+	CHECK(!memcmp(out, lab_be[be].mac, 6), "F1 not sent to its MAC");
+
+	/* the backend's MAC changes (a replaced NIC, a migrated VM) */
+	sh("ip neigh replace %s lladdr 02:dd:00:00:09:09 dev dp0 nud permanent",
+	   ip_str(lab_be[be].addr));
+	usleep(1100 * 1000); /* KHA_NH_CACHE_NS (bpf/nat.h) + a tick */
+	CHECK(xdp_run(in, len, out, &out_len) == XDP_TX, "F1 not XDP_TX");
+	CHECK(out[4] == 9 && out[5] == 9,
+	      "new MAC not used after the cache time: %02x:%02x", out[4],
+	      out[5]);
+	sh("ip neigh replace %s lladdr 02:dd:00:00:01:%02x dev dp0 nud permanent",
+	   ip_str(lab_be[be].addr), lab_be[be].mac[5]);
 }
 
 /* ---- setup ------------------------------------------------------------- */
@@ -1562,6 +1601,8 @@ static CU_TestInfo xdp_tests[] = {
 	{ "500 random flows: sizes, options, checksums", test_random_packets },
 	{ "unresolved neighbour: kernel forwards (live frames)",
 	  test_live_no_neigh },
+	{ "neighbour change seen within the next-hop cache time",
+	  test_neigh_change },
 	CU_TEST_INFO_NULL,
 };
 

@@ -9,7 +9,8 @@
  *   SIGQUIT         exit keeping the VIPs (kha_vrrp_release)
  *   SIGUSR1/SIGUSR2 no healthy backend: on / off
  *   SIGHUP          reload the file (kha_vrrp_reconfigure)
- * The status file is rewritten on every state change and every 100 ms.
+ * The status file ({"vrrp": kha_vrrp_status_json()}) is rewritten on every
+ * state change and every 100 ms.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 
@@ -35,7 +35,7 @@ static bool quit_keep;
 static void write_status(void)
 {
 	struct kha_vrrp_status st;
-	char m[INET_ADDRSTRLEN], tmp[512];
+	char tmp[512];
 	FILE *f;
 
 	if (!status_path || !node)
@@ -45,24 +45,10 @@ static void write_status(void)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "state %s\npriority %d\neffective_priority %d\n"
-		   "master %s\nmaster_priority %d\nmaster_adver_int_cs %u\n"
-		   "reason %s\nrx %llu\ntx %llu\nrx_prio0 %llu\ntx_prio0 %llu\n"
-		   "became_master %llu\ngarp_sent %llu\n",
-		kha_vrrp_state_name(st.state), st.priority,
-		st.effective_priority,
-		inet_ntop(AF_INET, &st.master, m, sizeof(m)),
-		st.master_priority, st.master_adver_int_cs,
-		kha_vrrp_reason_name(st.last_reason),
-		(unsigned long long)st.rx_adverts,
-		(unsigned long long)st.tx_adverts,
-		(unsigned long long)st.rx_prio0,
-		(unsigned long long)st.tx_prio0,
-		(unsigned long long)st.became_master,
-		(unsigned long long)st.garp_sent);
-	for (int i = 1; i < KHA_VRRP_DROP_MAX; i++)
-		fprintf(f, "drop_%s %llu\n", kha_vrrp_drop_name(i),
-			(unsigned long long)st.drops[i]);
+	/* the same object `kha-xdp status --json` shows under "vrrp" */
+	fputs("{\"vrrp\":", f);
+	kha_vrrp_status_json(&st, f);
+	fputs("}\n", f);
 	fclose(f);
 	rename(tmp, status_path);
 }

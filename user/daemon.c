@@ -54,6 +54,7 @@ struct daemon {
 	struct kha_ctl *ctl;
 	char ctl_path[KHA_PATH_MAX];
 	int sfd;
+	int lock_fd;
 	struct kha_timer tick;
 	struct sockaddr_in drained[KHA_MAX_BACKENDS];
 	int nr_drained;
@@ -674,7 +675,8 @@ static void vip_addrs_del(struct daemon *d, const struct kha_config *keep)
 
 static void on_vrrp_state(void *arg, enum kha_vrrp_state st)
 {
-	log_info("daemon", "vrrp: now %s", kha_vrrp_state_name(st));
+	/* vrrp_io logs the transition with its reason; this is the echo */
+	log_debug("daemon", "vrrp: now %s", kha_vrrp_state_name(st));
 }
 
 static int vrrp_start(struct daemon *d)
@@ -871,6 +873,12 @@ static void reload(struct daemon *d)
 		free(nc);
 		goto out;
 	}
+	if (nc->xdp_generic != old->xdp_generic)
+		log_warn("daemon", "xdp_mode: the running program stays in %s mode until a fresh start (detach first)",
+			 old->xdp_generic ? "generic" : "native");
+	if (strcmp(nc->ctl_socket, old->ctl_socket) && !d->o->ctl_path)
+		log_warn("daemon", "control_socket: still listening on %s until a restart",
+			 d->ctl_path);
 	if (nc->ring_size != d->dp.ring_size)
 		log_warn("daemon", "ring_size %u: the pinned maps use %u; a new size takes effect after kha-xdp detach and a fresh start",
 			 nc->ring_size, d->dp.ring_size);
@@ -984,6 +992,10 @@ static enum kha_exit_mode decide_exit(struct daemon *d, int sig)
 	if (!getenv("NOTIFY_SOCKET") && !getenv("INVOCATION_ID"))
 		return KHA_EXIT_STOP;
 	ret = kha_systemd_job_type(getpid(), job, sizeof(job));
+	if (ret == -ENOENT) {
+		log_info("daemon", "systemd has no job running on this unit (signal sent directly): a stop");
+		return KHA_EXIT_STOP;
+	}
 	if (ret) {
 		log_warn("daemon", "asking systemd whether this is a stop or a restart: %s; treating it as a stop",
 			 strerror(-ret));
@@ -1062,6 +1074,7 @@ int kha_daemon_run(const struct kha_daemon_opts *o)
 		return 1;
 	d->o = o;
 	d->sfd = -1;
+	d->lock_fd = -1;
 	d->cfg = calloc(1, sizeof(*d->cfg));
 	d->dpv = calloc(KHA_MAX_VIPS, sizeof(*d->dpv));
 	if (!d->cfg || !d->dpv)
@@ -1090,6 +1103,19 @@ int kha_daemon_run(const struct kha_daemon_opts *o)
 		goto out_free;
 	}
 	kha_loop_add_fd(d->loop, d->sfd, EPOLLIN, on_signal, d);
+
+	/* one daemon per data plane; the lock goes with the process */
+	d->lock_fd = kha_dp_lock(d->cfg->ifname, d->cfg->pin_root);
+	if (d->lock_fd < 0) {
+		if (d->lock_fd == -EWOULDBLOCK)
+			log_err("daemon", "another kha-xdp daemon already runs for %s (it holds %s/%s)",
+				d->cfg->ifname, d->cfg->pin_root,
+				d->cfg->ifname);
+		else
+			log_err("daemon", "locking %s/%s: %s", d->cfg->pin_root,
+				d->cfg->ifname, strerror(-d->lock_fd));
+		goto out_free;
+	}
 
 	/* the data plane: adopt what a previous daemon left, or load */
 	dpo.ifname = d->cfg->ifname;
@@ -1128,9 +1154,10 @@ int kha_daemon_run(const struct kha_daemon_opts *o)
 	}
 	update_faults(d);
 	local_apply(d);
-	if (d->cfg->vrrp.enabled)
-		vrrp_start(d);
-	else
+	/* a node that cannot speak VRRP must not pretend to be in the group */
+	if (d->cfg->vrrp.enabled && vrrp_start(d))
+		goto out_dp;
+	if (!d->cfg->vrrp.enabled)
 		vip_addrs_add(d, d->dp.adopted);
 
 	d->ctl = kha_ctl_listen(d->loop, d->ctl_path, ctl_handler, d);
@@ -1160,16 +1187,15 @@ int kha_daemon_run(const struct kha_daemon_opts *o)
 out_dp:
 	kha_prober_free(d->prober);
 	/* a data plane we loaded ourselves goes; an adopted one stays */
-	if (d->dp.adopted)
-		kha_dp_close(&d->dp);
-	else
-		kha_dp_destroy(&d->dp);
+	teardown(d, !d->dp.adopted);
 out_free:
 	free(seen);
 	if (d->loop)
 		kha_loop_free(d->loop);
 	if (d->sfd >= 0)
 		close(d->sfd);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	free(d->dpv);
 	free(d->cfg);
 	free(d);

@@ -64,9 +64,8 @@ int kha_systemd_job_type(int pid, char *buf, size_t len);
 
 /*
  * The same over one socket: systemd's private socket (peer to peer, bus =
- * false) or a message bus (bus = true: Hello first, destination needed).
- * -ENOJOB is not a thing: "no job" is -ENOENT; an error reply from the
- * peer is -EREMOTEIO.
+ * false) or a message bus (bus = true: Hello first). No job: -ENOENT; an
+ * error reply from the peer (no such unit, no such service): -EREMOTEIO.
  */
 int kha_systemd_job_type_at(const char *sock, bool bus, int pid, char *buf,
 			    size_t len);

@@ -53,7 +53,7 @@ struct kha_health {
 	uint64_t checks;             /* completed checks */
 	uint64_t failures;           /* of which failed */
 	uint64_t transitions;        /* up <-> down changes */
-	char last_detail[96];        /* "Connection refused", "HTTP status 500" */
+	char last_detail[96];        /* "Connection refused", "Not Found" */
 };
 
 /* How a backend starts (kha_health_init). */

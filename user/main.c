@@ -440,7 +440,7 @@ static int cmd_detach(struct cli *c)
 	char dir[KHA_DP_ROOT_MAX + IF_NAMESIZE + 2];
 	struct kha_local_opts lo = {};
 	struct stat st;
-	int ret;
+	int ret, lock;
 
 	if (c->nargs != 1)
 		return fail("detach: expected one interface (kha-xdp detach IFACE)");
@@ -450,6 +450,12 @@ static int cmd_detach(struct cli *c)
 	if (stat(dir, &st))
 		return fail("%s: kha-xdp is not attached (no %s)", c->args[0],
 			    dir);
+	lock = kha_dp_lock(c->args[0], root);
+	if (lock == -EWOULDBLOCK)
+		return fail("%s: a kha-xdp daemon runs on it; stop the daemon instead (systemctl stop kha-xdp)",
+			    c->args[0]);
+	if (lock >= 0)
+		close(lock);
 	lo.ifname = c->args[0];
 	lo.pin_dir = dir;
 	lo.tc = true;

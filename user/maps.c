@@ -20,6 +20,7 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
@@ -624,6 +625,70 @@ int kha_dp_reattach(struct kha_dp *dp, bool xdp_generic, char *err,
 	return 0;
 }
 
+static int prog_tag(int fd, __u8 tag[BPF_TAG_SIZE], __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	memcpy(tag, info.tag, BPF_TAG_SIZE);
+	*id = info.id;
+	return 0;
+}
+
+int kha_dp_upgrade_prog(struct kha_dp *dp, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_link_update_opts, uo);
+	__u8 old_tag[BPF_TAG_SIZE], new_tag[BPF_TAG_SIZE];
+	struct bpf_program *prog;
+	struct xdp_lb *skel = NULL;
+	__u32 old_id = 0, new_id = 0;
+	int old_fd, ret;
+
+	if (dp->link_fd < 0)
+		return -ENOLINK;
+	old_fd = bpf_prog_get_fd_by_id(dp->prog_id);
+	if (old_fd < 0 || prog_tag(old_fd, old_tag, &old_id)) {
+		/* without CAP_SYS_ADMIN we cannot compare: replace anyway */
+		memset(old_tag, 0, sizeof(old_tag));
+	}
+	ret = load_skel(dp, true, &skel, err, errlen);
+	if (ret)
+		goto out;
+	prog = xdp_prog_of(skel);
+	if (!prog || prog_tag(bpf_program__fd(prog), new_tag, &new_id)) {
+		snprintf(err, errlen, "XDP object has no XDP program");
+		ret = -ENOENT;
+		goto out;
+	}
+	if (!memcmp(old_tag, new_tag, BPF_TAG_SIZE)) {
+		ret = 0; /* the same code: keep the running program */
+		goto out;
+	}
+	/* only if the link still runs the program we adopted */
+	if (old_fd >= 0) {
+		uo.flags = BPF_F_REPLACE;
+		uo.old_prog_fd = old_fd;
+	}
+	if (bpf_link_update(dp->link_fd, bpf_program__fd(prog), &uo)) {
+		ret = -errno;
+		snprintf(err, errlen, "replacing XDP program id %u: %s",
+			 dp->prog_id, strerror(-ret));
+		goto out;
+	}
+	log_info("maps", "%s: XDP program id %u replaced by id %u (new code), maps and flows kept",
+		 dp->ifname, dp->prog_id, new_id);
+	dp->prog_id = new_id;
+	ret = 0;
+out:
+	if (skel)
+		xdp_lb__destroy(skel);
+	if (old_fd >= 0)
+		close(old_fd);
+	return ret;
+}
+
 int kha_dp_open(struct kha_dp *dp, const struct kha_dp_opts *o, char *err,
 		size_t errlen)
 {
@@ -632,6 +697,10 @@ int kha_dp_open(struct kha_dp *dp, const struct kha_dp_opts *o, char *err,
 	if (!ret) {
 		log_info("maps", "%s: adopted the pinned data plane in %s (XDP program id %u, ring size %u)",
 			 dp->ifname, dp->dir, dp->prog_id, dp->ring_size);
+		/* a new binary brings its own XDP code: swap it in, hitless */
+		if (kha_dp_upgrade_prog(dp, err, errlen))
+			log_warn("maps", "%s: keeping the running XDP program: %s",
+				 dp->ifname, err);
 		return 0;
 	}
 	if (ret == -ENOLINK) {
@@ -674,6 +743,28 @@ int kha_dp_detach_pins(const char *ifname, const char *pin_root)
 	unpin_all(dir);
 	rmdirs(dir, pin_root && *pin_root ? pin_root : KHA_PIN_ROOT_DEFAULT);
 	return n ? 0 : -ENOENT;
+}
+
+int kha_dp_lock(const char *ifname, const char *pin_root)
+{
+	char dir[KHA_DP_ROOT_MAX + IF_NAMESIZE + 2];
+	int fd, ret;
+
+	snprintf(dir, sizeof(dir), "%s/%s",
+		 pin_root && *pin_root ? pin_root : KHA_PIN_ROOT_DEFAULT,
+		 ifname);
+	ret = mkdir_p(dir);
+	if (ret)
+		return ret;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 int kha_dp_set_lb_config(struct kha_dp *dp, uint16_t snat_lo, uint16_t snat_hi,
@@ -811,6 +902,24 @@ static int zero_percpu(int fd, __u32 key, size_t vsize)
 	return ret;
 }
 
+/* One syscall per backend whose entry changed since we last wrote it. */
+static int write_backend(struct kha_dp *dp, __u32 id,
+			 const struct kha_backend *e)
+{
+	if (id >= KHA_MAX_BACKENDS)
+		return -EINVAL;
+	if (dp->be_written_ok[id] &&
+	    !memcmp(&dp->be_written[id], e, sizeof(*e)))
+		return 0;
+	if (bpf_map_update_elem(dp->fds[KHA_MAP_BACKENDS], &id, e, 0)) {
+		dp->be_written_ok[id] = false;
+		return -errno;
+	}
+	dp->be_written[id] = *e;
+	dp->be_written_ok[id] = true;
+	return 0;
+}
+
 int kha_dp_update_vip(struct kha_dp *dp, struct kha_dp_vip *vip,
 		      struct kha_dp_pubstat *ps)
 {
@@ -820,9 +929,9 @@ int kha_dp_update_vip(struct kha_dp *dp, struct kha_dp_vip *vip,
 	/* flags before table: a backend enters the ring only once present */
 	for (i = 0; i < vip->nr_backends; i++) {
 		backend_entry(vip, &vip->backends[i], &e);
-		if (bpf_map_update_elem(dp->fds[KHA_MAP_BACKENDS],
-					&vip->backends[i].id, &e, 0))
-			return -errno;
+		ret = write_backend(dp, vip->backends[i].id, &e);
+		if (ret)
+			return ret;
 	}
 	ret = kha_dp_publish(dp, vip, ps);
 	return ret;
@@ -861,9 +970,15 @@ int kha_dp_sync(struct kha_dp *dp, struct kha_dp_vip *vips, int n)
 		ncur++;
 	}
 	for (id = 0; id < KHA_MAX_BACKENDS; id++) {
-		if (!bpf_map_lookup_elem(dp->fds[KHA_MAP_BACKENDS], &id,
-					 &cur_be[id]) &&
-		    (cur_be[id].flags & KHA_BE_F_PRESENT))
+		if (bpf_map_lookup_elem(dp->fds[KHA_MAP_BACKENDS], &id,
+					&cur_be[id])) {
+			dp->be_written_ok[id] = false;
+			continue;
+		}
+		/* the map is the truth: someone else may have written it */
+		dp->be_written[id] = cur_be[id];
+		dp->be_written_ok[id] = true;
+		if (cur_be[id].flags & KHA_BE_F_PRESENT)
 			be_present[id] = true;
 	}
 
@@ -992,9 +1107,9 @@ int kha_dp_sync(struct kha_dp *dp, struct kha_dp_vip *vips, int n)
 		gone = cur_be[id];
 		gone.flags = 0;
 		gone.weight = 0;
-		if (bpf_map_update_elem(dp->fds[KHA_MAP_BACKENDS], &id, &gone,
-					0))
-			return -errno;
+		ret = write_backend(dp, id, &gone);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

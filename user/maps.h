@@ -92,6 +92,9 @@ struct kha_dp {
 	size_t rings_len;
 	uint32_t *scratch;   /* one ring, for building */
 	uint32_t next_be_id; /* round robin: freed ids are reused last */
+	/* what we last wrote to `backends`: a publish skips unchanged ones */
+	struct kha_backend be_written[KHA_MAX_BACKENDS];
+	bool be_written_ok[KHA_MAX_BACKENDS];
 };
 
 /*
@@ -130,6 +133,15 @@ int kha_dp_open(struct kha_dp *dp, const struct kha_dp_opts *o, char *err,
 int kha_dp_reattach(struct kha_dp *dp, bool xdp_generic, char *err,
 		    size_t errlen);
 
+/*
+ * After adoption: load this binary's XDP program on the adopted maps and,
+ * if its code differs from the running one (program tag), swap it into the
+ * pinned link with one bpf_link_update(): an upgrade without a packet
+ * lost, maps and flows untouched. Same code: nothing changes. Called by
+ * kha_dp_open(); a failure leaves the running program (0 or -errno).
+ */
+int kha_dp_upgrade_prog(struct kha_dp *dp, char *err, size_t errlen);
+
 /* true when our link still holds a program on dp->ifindex */
 bool kha_dp_attached(const struct kha_dp *dp);
 
@@ -150,6 +162,14 @@ void kha_dp_destroy(struct kha_dp *dp);
  * nothing to remove.
  */
 int kha_dp_detach_pins(const char *ifname, const char *pin_root);
+
+/*
+ * One daemon per data plane: an exclusive flock(2) on <pin_root>/<ifname>/
+ * (created if missing). Returns the fd holding the lock (keep it open for
+ * the life of the daemon), -EWOULDBLOCK when another process holds it, or
+ * another -errno. The CLI's detach uses it to refuse under a live daemon.
+ */
+int kha_dp_lock(const char *ifname, const char *pin_root);
 
 /* Program the SNAT range (host order, inclusive) and the node address. */
 int kha_dp_set_lb_config(struct kha_dp *dp, uint16_t snat_lo, uint16_t snat_hi,

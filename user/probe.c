@@ -96,6 +96,13 @@ static bool same_sin(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	       a->sin_port == b->sin_port;
 }
 
+static bool same_timing(const struct kha_check_conf *a,
+			const struct kha_check_conf *b)
+{
+	return a->inter == b->inter && a->fastinter == b->fastinter &&
+	       a->downinter == b->downinter;
+}
+
 /* The settings that change what a check does on the wire (not its timing). */
 static bool same_io_conf(const struct kha_check_conf *a,
 			 const struct kha_check_conf *b)
@@ -107,12 +114,17 @@ static bool same_io_conf(const struct kha_check_conf *a,
 
 /* ---- TLS contexts: one per CA file (and one that verifies nothing) ---- */
 
-static SSL_CTX *tls_ctx_get(struct kha_prober *p, const char *ca_file)
+/*
+ * Contexts are rebuilt on every kha_prober_configure() so that a reload
+ * re-reads the CA files; a check in flight holds its own reference (SSL_new
+ * takes one) and is not disturbed.
+ */
+static SSL_CTX *tls_ctx_get(struct tls_ctx **list, const char *ca_file)
 {
 	struct tls_ctx *t;
 	SSL_CTX *ctx;
 
-	for (t = p->tls; t; t = t->next)
+	for (t = *list; t; t = t->next)
 		if (!strcmp(t->ca_file, ca_file))
 			return t->ctx;
 	ctx = SSL_CTX_new(TLS_client_method());
@@ -155,21 +167,21 @@ static SSL_CTX *tls_ctx_get(struct kha_prober *p, const char *ca_file)
 	}
 	snprintf(t->ca_file, sizeof(t->ca_file), "%s", ca_file);
 	t->ctx = ctx;
-	t->next = p->tls;
-	p->tls = t;
+	t->next = *list;
+	*list = t;
 	return ctx;
 }
 
-static void tls_ctx_free_all(struct kha_prober *p)
+static void tls_ctx_free_all(struct tls_ctx **list)
 {
 	struct tls_ctx *t, *n;
 
-	for (t = p->tls; t; t = n) {
+	for (t = *list; t; t = n) {
 		n = t->next;
 		SSL_CTX_free(t->ctx);
 		free(t);
 	}
-	p->tls = NULL;
+	*list = NULL;
 }
 
 /* ---- one check ---- */
@@ -215,11 +227,12 @@ static void probe_finish(struct probe *pr, enum kha_check_result r,
 	uint32_t dur = (uint32_t)(now - pr->start_ms);
 	bool changed;
 
-	if (pr->ssl && r == KHA_CHK_L7OK) {
+	if (pr->ssl && SSL_is_init_finished(pr->ssl)) {
 		SSL_SESSION *s = SSL_get1_session(pr->ssl);
 
 		/* SSL_free() of a connection not shut down marks its session
-		 * not resumable; this one went well, the RST close is ours */
+		 * not resumable; the handshake went well (whatever the HTTP
+		 * answer), the RST close is ours */
 		SSL_set_shutdown(pr->ssl, SSL_SENT_SHUTDOWN |
 					  SSL_RECEIVED_SHUTDOWN);
 		if (pr->sess)
@@ -252,7 +265,8 @@ static void probe_finish(struct probe *pr, enum kha_check_result r,
 
 		log_debug("health", "backend %s check failed: %s, %u/%u %s",
 			  pr->name, kha_health_reason(&pr->h, why, sizeof(why)),
-			  pr->h.count, pr->h.up ? pr->check.fall : pr->check.rise,
+			  pr->h.count,
+			  pr->h.up ? pr->check.fall : pr->check.rise,
 			  pr->h.up ? "fall" : "rise");
 	}
 	schedule_next(pr, now);
@@ -614,9 +628,11 @@ static void probe_start(struct kha_loop *l, void *arg)
 	if (connect(fd, (struct sockaddr *)&pr->target, sizeof(pr->target)) &&
 	    errno != EINPROGRESS) {
 		err = errno;
-		fail_errno(pr, err == EMFILE || err == ENFILE || err == ENOBUFS ||
-				       err == ENOMEM || err == EADDRNOTAVAIL ?
-			   KHA_CHK_SOCKERR : KHA_CHK_L4CON, err);
+		bool local = err == EMFILE || err == ENFILE ||
+			     err == ENOBUFS || err == ENOMEM ||
+			     err == EADDRNOTAVAIL;
+
+		fail_errno(pr, local ? KHA_CHK_SOCKERR : KHA_CHK_L4CON, err);
 		return;
 	}
 	pr->events = EPOLLOUT;
@@ -688,9 +704,11 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 	struct plan {
 		struct probe *pr[KHA_MAX_VIPS][KHA_MAX_BACKENDS];
 		SSL_CTX *ctx[KHA_MAX_VIPS][KHA_MAX_BACKENDS];
+		bool fresh[KHA_MAX_VIPS][KHA_MAX_BACKENDS];
 	} *plan;
+	struct tls_ctx *tls = NULL;
 	uint64_t now = kha_now_ms();
-	int v, b, nr_new = 0, i_new = 0, nr_vips, err = -ENOMEM;
+	int v, b, nr_fresh = 0, i_fresh = 0, nr_vips, err = -ENOMEM;
 
 	nr_vips = cfg->nr_vips < KHA_MAX_VIPS ? cfg->nr_vips : KHA_MAX_VIPS;
 	plan = calloc(1, sizeof(*plan));
@@ -706,7 +724,8 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 			struct probe *pr;
 
 			if (bc->check.type == KHA_CHECK_HTTPS) {
-				plan->ctx[v][b] = tls_ctx_get(p, bc->check.ca_file);
+				plan->ctx[v][b] =
+					tls_ctx_get(&tls, bc->check.ca_file);
 				if (!plan->ctx[v][b]) {
 					err = -EINVAL;
 					goto undo;
@@ -715,14 +734,22 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 			pr = find_probe(p, &vc->addr, &bc->addr);
 			if (pr) {
 				pr->keep = true;
+				/* a check that changed on the wire starts
+				 * over, as does one that was `none` */
+				plan->fresh[v][b] =
+					!same_io_conf(&pr->check, &bc->check) ||
+					pr->check.type == KHA_CHECK_NONE;
 			} else {
 				pr = calloc(1, sizeof(*pr));
 				if (!pr)
 					goto undo;
 				pr->fd = -1;
-				nr_new++;
+				plan->fresh[v][b] = true;
 			}
 			plan->pr[v][b] = pr;
+			if (plan->fresh[v][b] &&
+			    bc->check.type != KHA_CHECK_NONE)
+				nr_fresh++;
 		}
 	}
 
@@ -735,19 +762,22 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 				probe_free(pr);
 			p->tab[v][b] = NULL;
 		}
+	tls_ctx_free_all(&p->tls);
+	p->tls = tls;
 	memset(&p->view, 0, sizeof(p->view));
 	p->view.nr_vips = nr_vips;
 	for (v = 0; v < nr_vips; v++) {
 		const struct kha_vip_conf *vc = &cfg->vips[v];
 
-		p->view.nr_backends[v] = vc->nr_backends < KHA_MAX_BACKENDS ?
-						 vc->nr_backends : KHA_MAX_BACKENDS;
+		p->view.nr_backends[v] = vc->nr_backends;
+		if (p->view.nr_backends[v] > KHA_MAX_BACKENDS)
+			p->view.nr_backends[v] = KHA_MAX_BACKENDS;
 		for (b = 0; b < p->view.nr_backends[v]; b++) {
 			const struct kha_backend_conf *bc = &vc->backends[b];
 			struct probe *pr = plan->pr[v][b];
 			bool is_new = !pr->p;
-			bool io_changed = !is_new &&
-					  !same_io_conf(&pr->check, &bc->check);
+			bool retime = !is_new && !same_timing(&pr->check,
+							      &bc->check);
 			uint32_t first;
 			char vs[32], bs[32];
 
@@ -761,6 +791,11 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 				pr->be = bc->addr;
 				kha_timer_init(&pr->next, probe_start, pr);
 				kha_timer_init(&pr->tmo, probe_timeout, pr);
+			}
+			/* a session belongs with the context that made it */
+			if (pr->sess && pr->ctx != plan->ctx[v][b]) {
+				SSL_SESSION_free(pr->sess);
+				pr->sess = NULL;
 			}
 			pr->ctx = plan->ctx[v][b];
 			pr->target = bc->addr;
@@ -777,45 +812,41 @@ int kha_prober_configure(struct kha_prober *p, const struct kha_config *cfg)
 				 * without `check` */
 				probe_close(pr);
 				kha_timer_cancel(p->loop, &pr->next);
-				pr->check = bc->check;
-				if (is_new || !pr->h.up)
-					kha_health_init(&pr->h, &pr->check,
+				if (is_new || !pr->h.up ||
+				    pr->check.type != KHA_CHECK_NONE)
+					kha_health_init(&pr->h, &bc->check,
 							KHA_START_UP, now);
+				pr->check = bc->check;
 				continue;
 			}
-			if (is_new || io_changed ||
-			    pr->check.type == KHA_CHECK_NONE) {
+			if (plan->fresh[v][b]) {
 				if (is_new || pr->check.type == KHA_CHECK_NONE)
 					kha_health_init(&pr->h, &bc->check,
 							p->start, now);
 				probe_close(pr);
-				if (pr->sess) {
-					SSL_SESSION_free(pr->sess);
-					pr->sess = NULL;
-				}
 				pr->check = bc->check;
 				/* spread first checks over one interval, in
 				 * config order, as haproxy does */
 				first = kha_health_next_interval(&pr->h,
 								 &pr->check);
-				pr->due_ms = now + (uint64_t)first * i_new /
-							   (nr_new ? nr_new : 1);
-				i_new++;
+				pr->due_ms = now + (uint64_t)first * i_fresh /
+							   nr_fresh;
+				i_fresh++;
 				kha_timer_arm_at(p->loop, &pr->next,
 						 pr->due_ms);
-			} else {
-				pr->check = bc->check;
-				/* timing may have changed: re-plan an idle
-				 * backend from its last check */
-				if (pr->phase == PH_IDLE && pr->start_ms) {
-					pr->due_ms = pr->start_ms +
-						     kha_health_next_interval(
-							     &pr->h, &pr->check);
-					if (pr->due_ms < now)
-						pr->due_ms = now;
-					kha_timer_arm_at(p->loop, &pr->next,
-							 pr->due_ms);
-				}
+				continue;
+			}
+			pr->check = bc->check;
+			/* new intervals apply from the last check on; a check
+			 * in flight reschedules itself when it ends */
+			if (retime && pr->phase == PH_IDLE && pr->start_ms) {
+				pr->due_ms = pr->start_ms;
+				pr->due_ms += kha_health_next_interval(
+					&pr->h, &pr->check);
+				if (pr->due_ms < now)
+					pr->due_ms = now;
+				kha_timer_arm_at(p->loop, &pr->next,
+						 pr->due_ms);
 			}
 		}
 	}
@@ -834,6 +865,7 @@ undo:
 			else
 				free(pr);
 		}
+	tls_ctx_free_all(&tls);
 	free(plan);
 	return err;
 }
@@ -883,6 +915,6 @@ void kha_prober_free(struct kha_prober *p)
 	for (v = 0; v < p->view.nr_vips; v++)
 		for (b = 0; b < p->view.nr_backends[v]; b++)
 			probe_free(p->tab[v][b]);
-	tls_ctx_free_all(p);
+	tls_ctx_free_all(&p->tls);
 	free(p);
 }

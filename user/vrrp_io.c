@@ -373,8 +373,8 @@ static void link_cb(struct kha_loop *l, void *arg)
 	if (kha_nl_link_up(n->ifindex, &up) == 0 && up != n->link_up) {
 		n->link_up = up;
 		log_notice(SUB, "%s: link %s", n->ifname, up ? "up" : "down");
-		if (!up)
-			run_notify(n, "FAULT");
+		/* keepalived's FAULT, and the state again once it clears */
+		run_notify(n, up ? kha_vrrp_state_name(n->sm.state) : "FAULT");
 		update_faults(n);
 	}
 	kha_timer_arm_in(l, &n->link_timer, LINK_POLL_MS);
@@ -628,9 +628,12 @@ void kha_vrrp_status(const struct kha_vrrp_node *n, struct kha_vrrp_status *out)
 	out->fault_dataplane = sm->fault_dataplane;
 	out->fault_link = sm->fault_link;
 	out->advert_int_cs = sm->p.advert_int_cs;
-	out->master_adver_int_cs = sm->state == KHA_VRRP_MASTER ?
-					   sm->p.advert_int_cs :
-					   sm->master_adver_int_cs;
+	/* the interval the group runs at: ours as master and in v2, the
+	 * master's as a v3 backup once one was heard */
+	out->master_adver_int_cs = sm->state == KHA_VRRP_BACKUP &&
+						   sm->master_adver_int_cs ?
+					   sm->master_adver_int_cs :
+					   sm->p.advert_int_cs;
 	out->primary.s_addr = sm->p.primary;
 	out->master.s_addr = sm->master_addr;
 	out->master_priority = sm->master_addr ? sm->master_prio : 0;
@@ -646,4 +649,45 @@ void kha_vrrp_status(const struct kha_vrrp_node *n, struct kha_vrrp_status *out)
 	out->became_master = sm->became_master;
 	out->garp_sent = n->garp_sent;
 	memcpy(out->drops, sm->drops, sizeof(out->drops));
+}
+
+void kha_vrrp_status_json(const struct kha_vrrp_status *st, FILE *f)
+{
+	char pri[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN], v[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &st->primary, pri, sizeof(pri));
+	inet_ntop(AF_INET, &st->master, m, sizeof(m));
+	fprintf(f, "{\"state\":\"%s\",\"version\":%d,\"vrid\":%d,"
+		   "\"interface\":\"%s\",\"priority\":%d,"
+		   "\"effective_priority\":%d,\"fault_backend\":%s,"
+		   "\"fault_dataplane\":%s,\"fault_link\":%s,"
+		   "\"advert_int_cs\":%u,\"master_adver_int_cs\":%u,"
+		   "\"primary\":\"%s\",\"master\":\"%s\","
+		   "\"master_priority\":%d,\"last_transition\":%lld,"
+		   "\"last_reason\":\"%s\",\"rx_adverts\":%llu,"
+		   "\"tx_adverts\":%llu,\"rx_prio0\":%llu,\"tx_prio0\":%llu,"
+		   "\"became_master\":%llu,\"garp_sent\":%llu,\"vips\":[",
+		kha_vrrp_state_name(st->state), st->version, st->vrid,
+		st->ifname, st->priority, st->effective_priority,
+		st->fault_backend ? "true" : "false",
+		st->fault_dataplane ? "true" : "false",
+		st->fault_link ? "true" : "false", st->advert_int_cs,
+		st->master_adver_int_cs, pri, m, st->master_priority,
+		(long long)st->last_transition,
+		kha_vrrp_reason_name(st->last_reason),
+		(unsigned long long)st->rx_adverts,
+		(unsigned long long)st->tx_adverts,
+		(unsigned long long)st->rx_prio0,
+		(unsigned long long)st->tx_prio0,
+		(unsigned long long)st->became_master,
+		(unsigned long long)st->garp_sent);
+	for (int i = 0; i < st->nr_vips; i++)
+		fprintf(f, "%s\"%s\"", i ? "," : "",
+			inet_ntop(AF_INET, &st->vips[i], v, sizeof(v)));
+	fprintf(f, "],\"drops\":{");
+	for (int i = 1; i < KHA_VRRP_DROP_MAX; i++)
+		fprintf(f, "%s\"%s\":%llu", i > 1 ? "," : "",
+			kha_vrrp_drop_name(i),
+			(unsigned long long)st->drops[i]);
+	fprintf(f, "}}");
 }

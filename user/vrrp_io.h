@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 #include <netinet/in.h>
 
@@ -90,5 +91,12 @@ struct kha_vrrp_status {
 };
 
 void kha_vrrp_status(const struct kha_vrrp_node *n, struct kha_vrrp_status *out);
+
+/*
+ * The whole status as one JSON object ({"state":"MASTER",...}, no newline),
+ * for `kha-xdp status --json` and the status page: every field above,
+ * addresses as strings, drops as {"bad_ttl":0,...} by kha_vrrp_drop_name().
+ */
+void kha_vrrp_status_json(const struct kha_vrrp_status *st, FILE *f);
 
 #endif /* KHA_VRRP_IO_H */

@@ -166,6 +166,34 @@ for kind in path abstract; do
 done
 sed 's/^/#   notify: /' "$TMP/notify-path.log"
 
+# --- VRRP needs CAP_NET_RAW: with the unit's set it works, without it the
+# daemon refuses to start and leaves nothing behind -----------------------
+sed 's/^}$/}\nvrrp {\n\tversion 3\n\tvirtual_router_id 77\n\tpriority 120\n\tadvert_int 0.1\n}/' \
+	"$TMP/kha.conf" >"$TMP/vrrp.conf"
+nsenter --net="/run/netns/$NS" -- setpriv --bounding-set="$bset" --inh-caps=-all \
+	"$KHA" run -c "$TMP/vrrp.conf" --on-exit stop >"$TMP/daemon-vrrp.log" 2>&1 &
+dpid=$!
+pids+=($dpid)
+for ((i = 0; i < 50; i++)); do
+	N ip addr show eth0 | grep -q "10.96.0.100/32" && break
+	sleep 0.1
+done
+st=$(N "$KHA" status -c "$TMP/vrrp.conf" 2>&1 | grep '^vrrp:')
+echo "#   $st"
+check "with the unit's capabilities, VRRP runs: alone on the segment it becomes MASTER and holds the VIP" \
+	eval 'grep -q MASTER <<<"$st" && N ip addr show eth0 | grep -q "10.96.0.100/32"'
+kill -TERM $dpid
+wait $dpid
+rc=$?
+check "SIGTERM as VRRP master: exit 0, VIP removed, nothing pinned" \
+	eval '[ $rc -eq 0 ] && ! N ip addr show eth0 | grep -q "10.96.0.100/32" && [ ! -e "$PIN" ]'
+nsenter --net="/run/netns/$NS" -- setpriv --bounding-set="${bset/,+net_raw/}" --inh-caps=-all \
+	"$KHA" run -c "$TMP/vrrp.conf" --on-exit stop >"$TMP/daemon-noraw.log" 2>&1
+rc=$?
+grep -E 'error' "$TMP/daemon-noraw.log" | sed 's/^/#   /'
+check "without CAP_NET_RAW the daemon with VRRP fails to start (exit $rc), says why, leaves no pin" \
+	eval '[ $rc -ne 0 ] && grep -q "VRRP socket: Operation not permitted" "$TMP/daemon-noraw.log" && [ ! -e "$PIN" ] && [ -z "$(prog_id eth0)" ]'
+
 # --- keep: the data plane and the VIP stay for the next daemon -----------
 # (nsenter execs the daemon: $! is the daemon's pid, not a subshell's)
 nsenter --net="/run/netns/$NS" -- "$KHA" run -c "$TMP/kha.conf" >"$TMP/daemon-keep.log" 2>&1 &
@@ -186,6 +214,17 @@ pids+=($dpid)
 for ((i = 0; i < 50; i++)); do [ -S "$TMP/ctl.sock" ] && break; sleep 0.1; done
 check "the next daemon adopts the same program (id $id1)" \
 	eval 'grep -q "adopted" "$TMP/daemon-adopt.log" && [ "$(prog_id eth0)" = "$id1" ]'
+out=$(N timeout 10 "$KHA" run -c "$TMP/kha.conf" --ctl-socket "$TMP/ctl2.sock" 2>&1)
+rc=$?
+echo "#   second daemon: rc=$rc: $out"
+check "a second daemon for the same interface refuses to start, says why, changes nothing" \
+	eval '[ $rc -eq 1 ] && grep -q "another kha-xdp daemon already runs for eth0" <<<"$out" &&
+	      [ "$(prog_id eth0)" = "$id1" ] && kill -0 $dpid'
+out=$(N "$KHA" detach eth0 --pin-root "$PIN" 2>&1)
+rc=$?
+echo "#   detach under the daemon: rc=$rc: $out"
+check "detach under a running daemon is refused (one line), the program stays" \
+	eval '[ $rc -eq 1 ] && [ "$(grep -c . <<<"$out")" -eq 1 ] && [ "$(prog_id eth0)" = "$id1" ]'
 kill -TERM $dpid
 wait $dpid
 check "then --on-exit stop removes program, pins and the VIP it inherited" \

@@ -6,9 +6,12 @@
 # each seeing its end as eth0. The VIP is 10.99.0.100. VRRP, ARP and test
 # traffic never leave these namespaces; everything is removed on exit.
 #
-# A node runs either kha-xdp's VRRP (KHA_VRRP_BIN, by default the test
-# driver build/tests/vrrp_node: the daemon's loop with only the VRRP node)
-# or Debian's keepalived (VRRP process only).
+# A kha-xdp node runs either the real daemon (`build/kha-xdp run`, with its
+# data plane and health checks: KHA_MODE=daemon) or the test driver
+# build/tests/vrrp_node (KHA_MODE=driver: the daemon's event loop with only
+# the same VRRP node, and a status file with every VRRP counter). A test
+# sets KHA_MODE before sourcing this file; the environment overrides it.
+# The other node may be Debian's keepalived (VRRP process only).
 
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,7 +19,9 @@ ROOT=$PWD
 T=${VRRP_TAG:-vr}$$
 VIP=10.99.0.100
 WORK=$(mktemp -d /tmp/$T.XXXX)
+KHA_MODE=${KHA_VRRP_MODE:-${KHA_MODE:-driver}}
 KHA_VRRP_BIN=${KHA_VRRP_BIN:-$ROOT/build/tests/vrrp_node}
+KHA_BIN=${KHA_BIN:-$ROOT/build/kha-xdp}
 declare -A PID KIND
 FAILS=0
 
@@ -38,6 +43,7 @@ lab_cleanup() {
 	for n in "${!PID[@]}"; do
 		node_kill "$n" 2>/dev/null
 	done
+	rm -rf /sys/fs/bpf/$T-n1 /sys/fs/bpf/$T-n2
 	# anything else still inside our namespaces (socat children...)
 	for n in n1 n2 c br; do
 		local p
@@ -50,9 +56,12 @@ lab_cleanup() {
 lab_up() {
 	trap lab_cleanup EXIT
 	trap 'exit 1' INT TERM
-	if [ ! -x "$KHA_VRRP_BIN" ] || [ "$KHA_VRRP_BIN" = "$ROOT/build/tests/vrrp_node" ]; then
+	if [ $KHA_MODE = daemon ]; then
+		make -s build/kha-xdp >/dev/null || { nok "build kha-xdp"; exit 1; }
+	elif [ "$KHA_VRRP_BIN" = "$ROOT/build/tests/vrrp_node" ]; then
 		make -s build/tests/vrrp_node >/dev/null || { nok "build vrrp_node"; exit 1; }
 	fi
+	echo "# kha-xdp nodes: $KHA_MODE"
 	local n i=0
 	ip netns add ${T}br
 	ip -n ${T}br link add br0 type bridge
@@ -77,8 +86,10 @@ lab_up() {
 		>/dev/null 2>&1 &
 	PID[tcpdump]=$!
 	KIND[tcpdump]=tcpdump
-	# each LB node answers with its name on VIP:8080 (any address)
+	# each LB node answers with its name on VIP:8080 (any address), and is
+	# its own apiserver backend on :6443 (health-checked by the daemon)
 	for n in n1 n2; do
+		backend_up $n
 		$NSENTER/$T$n socat TCP-LISTEN:8080,reuseaddr,fork EXEC:"echo $n" \
 			>/dev/null 2>&1 &
 		PID[srv$n]=$!
@@ -86,15 +97,46 @@ lab_up() {
 	done
 }
 
+addr_of() { case $1 in n1) echo 10.99.0.1;; n2) echo 10.99.0.2;; esac; }
+
+# the node's backend (its apiserver stand-in) on :6443
+backend_up() {
+	$NSENTER/$T$1 socat TCP-LISTEN:6443,bind=$(addr_of $1),reuseaddr,fork \
+		EXEC:"echo ok" >/dev/null 2>&1 &
+	PID[be$1]=$!
+	KIND[be$1]=srv
+}
+backend_down() { node_kill be$1 KILL; }
+
+# "no healthy backend" on NODE / healed: the daemon sees it through its
+# health checks; the driver is told as the daemon tells the VRRP node
+# (kha_vrrp_set_faults), by SIGUSR1 / SIGUSR2
+backends_fail() {
+	if [ $KHA_MODE = daemon ]; then backend_down $1; else kill -USR1 "${PID[$1]}"; fi
+}
+backends_heal() {
+	if [ $KHA_MODE = daemon ]; then backend_up $1; else kill -USR2 "${PID[$1]}"; fi
+}
+
+# exit leaving the VIP and data plane (systemd restart / upgrade)
+node_exit_keep() {
+	if [ $KHA_MODE = daemon ]; then node_kill $1 USR2; else node_kill $1 QUIT; fi
+}
+
 # kha_conf NODE PRIO VERSION ADVERT [extra vrrp lines...]
 kha_conf() {
 	local n=$1 prio=$2 ver=$3 adv=$4; shift 4
 	{
 		echo "interface eth0"
+		echo "pin_root /sys/fs/bpf/$T-$n"
+		echo "control_socket $WORK/$n.sock"
+		echo "local_clients no"
 		echo "vip $VIP:8443 {"
-		echo "	check none"
-		echo "	backend 10.99.0.1:6443"
-		echo "	backend 10.99.0.2:6443"
+		echo "	check tcp"
+		echo "	inter 200"
+		echo "	fall 2"
+		echo "	rise 2"
+		echo "	backend $(addr_of $n):6443"
 		echo "}"
 		echo "vrrp {"
 		echo "	version $ver"
@@ -141,6 +183,10 @@ node_start() {
 		$NSENTER/$T$n keepalived -n -l -D -P -f "$WORK/$n.ka.conf" \
 			-p "$WORK/$n.ka.pid" -r "$WORK/$n.vrrp.pid" \
 			>> "$WORK/$n.log" 2>&1 &
+	elif [ $KHA_MODE = daemon ]; then
+		# not under systemd: SIGTERM is a full stop, SIGUSR2 a keep
+		$NSENTER/$T$n env -u NOTIFY_SOCKET -u INVOCATION_ID "$KHA_BIN" run \
+			-c "$WORK/$n.kha.conf" >> "$WORK/$n.log" 2>&1 &
 	else
 		$NSENTER/$T$n "$KHA_VRRP_BIN" -c "$WORK/$n.kha.conf" -s "$WORK/$n.status" \
 			>> "$WORK/$n.log" 2>&1 &
@@ -190,6 +236,19 @@ wait_holder() {
 	done
 }
 
+# stop_gap OLD NEW LIMIT_MS: SIGTERM the master OLD (it resigns with
+# priority 0 and removes its VIP); GAP = ms from OLD dropping the VIP to
+# NEW holding it alone (what a client sees; keepalived's own shutdown
+# latency before it resigns is not part of the protocol's failover)
+stop_gap() {
+	local old=$1 new=$2 limit=$3 t0 i=0
+	kill -TERM "${PID[$old]}"
+	while has_vip $old && [ $i -lt 500 ]; do sleep 0.005; i=$((i + 1)); done
+	t0=$(now_ms)
+	GAP=$(wait_holder $new $limit $t0)
+	node_kill $old TERM
+}
+
 # sample_one NODE SECONDS: every 50 ms exactly one holder, and it is NODE
 sample_one() {
 	local n=$1 secs=$2 bad=0 total=0 h end
@@ -217,9 +276,50 @@ client_reaches() {
 	return 1
 }
 
-status_of() { # status_of NODE KEY (kha nodes)
-	sed -n "s/^$2 //p" "$WORK/$1.status" 2>/dev/null
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+# status_of NODE KEY: a field of the node's VRRP status ("state",
+# "effective_priority", "drops.auth_failure"; "drops_total" = sum of the
+# drop counters): the "vrrp" object of `kha-xdp status --json` (daemon),
+# or the driver's status file, which holds the same object
+status_of() {
+	local f="$WORK/$1.status"
+	if [ $KHA_MODE = daemon ] && [ "${KIND[$1]}" = kha ]; then
+		f="$WORK/$1.status.json"
+		"$KHA_BIN" status --json --ctl-socket "$WORK/$1.sock" > "$f" 2>/dev/null
+	fi
+	$PY - "$f" "$2" <<'PYEOF' 2>/dev/null
+import json, sys
+def find(o):
+    if isinstance(o, dict):
+        if "vrrp" in o and isinstance(o["vrrp"], dict):
+            return o["vrrp"]
+        for x in o.values():
+            r = find(x)
+            if r is not None:
+                return r
+    if isinstance(o, list):
+        for x in o:
+            r = find(x)
+            if r is not None:
+                return r
+    return None
+try:
+    v = find(json.load(open(sys.argv[1])))
+except Exception:
+    sys.exit(1)
+if v is None:
+    sys.exit(1)
+key = sys.argv[2]
+if key == "drops_total":
+    print(sum(v["drops"].values()))
+    sys.exit(0)
+for part in key.split("."):
+    v = v[part]
+print(v)
+PYEOF
 }
+no_drops() { [ "$(status_of $1 drops_total)" = 0 ]; }
 
 dump_logs() {
 	local n

@@ -3,6 +3,7 @@
 """The lab client: talks to tests/tools/backend.py, directly or through a VIP.
 
   client.py xfer   --to ADDR:PORT [--from SRC[,SRC...]] [--bytes N] [--count K]
+                   [--ip-options HEX]
       One connection per source address (times --count): send N random
       bytes, check the backend's sha256 of them, receive the backend's N
       deterministic bytes and check their sha256. One line per connection:
@@ -72,9 +73,15 @@ def ident(words):
     return d
 
 
+IP_OPTIONS = b""
+
+
 def connect(to, src, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if IP_OPTIONS:
+        # every segment of this connection carries these IPv4 options
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, IP_OPTIONS)
     if src:
         s.bind((src, 0))
     s.connect(to)
@@ -237,6 +244,9 @@ def main():
     x.add_argument("--bytes", type=int, default=10 << 20)
     x.add_argument("--count", type=int, default=1)
     x.add_argument("--timeout", type=float, default=10)
+    x.add_argument("--ip-options", default="",
+                   help="IPv4 options for every segment, in hex "
+                        "(e.g. 01010100: NOP NOP NOP EOL)")
     s = sub.add_parser("stream")
     s.add_argument("--to", required=True)
     s.add_argument("--from", dest="src", required=True)
@@ -251,6 +261,8 @@ def main():
     p.add_argument("--from", dest="src")
     p.add_argument("--timeout", type=float, default=3)
     a = ap.parse_args()
+    global IP_OPTIONS
+    IP_OPTIONS = bytes.fromhex(getattr(a, "ip_options", "") or "")
     return {"xfer": cmd_xfer, "stream": cmd_stream, "probe": cmd_probe}[a.cmd](a)
 
 
