@@ -635,7 +635,9 @@ static void test_master_steps_down(void)
 	a = adv(2, 120, "10.99.0.1", 100);
 	act = kha_vrrp_sm_advert(&sm, 4000, &a);
 	CU_ASSERT_EQUAL(sm.state, KHA_VRRP_BACKUP);
-	CU_ASSERT_EQUAL(act, KHA_VRRP_ACT_STATE | KHA_VRRP_ACT_DEL_VIPS);
+	/* VIPs off, and one parting advert so the winner hears us */
+	CU_ASSERT_EQUAL(act, KHA_VRRP_ACT_STATE | KHA_VRRP_ACT_DEL_VIPS |
+				     KHA_VRRP_ACT_SEND_ADVERT);
 	CU_ASSERT_EQUAL(sm.last_reason, KHA_VRRP_R_HIGHER_PRIO);
 	CU_ASSERT_EQUAL(kha_vrrp_sm_next(&sm), 4000 + 3570);
 

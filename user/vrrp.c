@@ -11,7 +11,8 @@
  *    the multicast group in the pseudo-header as keepalived < 2.2 sent it);
  *  - a master that hears a lower-priority advert answers at once with its
  *    own advert and a gratuitous ARP, so a split brain ends within one
- *    advert interval and the winner's MAC is what the segment learns;
+ *    advert interval and the winner's MAC is what the segment learns; a
+ *    master that loses sends one parting advert so the winner hears it;
  *  - preempt_delay counts from start-up or from the first lower-priority
  *    advert, as keepalived's does.
  */
@@ -525,7 +526,14 @@ static unsigned master_rx(struct kha_vrrp_sm *sm, uint64_t now,
 			sm->master_adver_int_cs = a->adver_int_cs;
 		sm->master_addr = a->saddr;
 		sm->master_prio = a->priority;
-		return become_backup(sm, now, why);
+		/*
+		 * Two masters (a partition healed): the winner may never hear
+		 * us if its advert came first, and the segment's ARP caches
+		 * may still point at us. One parting advert at our lower
+		 * priority makes it answer with its own advert and GARP.
+		 */
+		sm->tx_adverts++;
+		return become_backup(sm, now, why) | KHA_VRRP_ACT_SEND_ADVERT;
 	}
 	/*
 	 * A lower master exists (split brain, or it just returned): answer
