@@ -14,8 +14,8 @@
  *
  * xdp_peer: loaded on the far end of the bench veth pair. A native-XDP veth
  * only delivers XDP_TX/XDP_REDIRECT frames when its peer runs an XDP
- * program; it drops them there so the floor times a real transmit and no
- * socket-buffer work of the receiver.
+ * program; it counts and drops them there, so the floor times a real
+ * transmit and no socket-buffer work of the receiver.
  *
  * xdp_bench_wrap: live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES) does NOT
  * restore the packet bytes between repeats: a recycled page keeps what the
@@ -24,7 +24,9 @@
  * would then time its own output, i.e. another path. The wrapper writes the
  * template frame back into the packet, optionally makes it a new flow
  * (a source address and port no repeat has used: bench_seq counts every
- * packet), and tail-calls the program under test (bench_next[0]). The same
+ * packet) or one of bench_mod flows in turn (established traffic spread
+ * over many connections), and tail-calls the program under test
+ * (bench_next[0]). The same
  * wrapper in front of xdp_floor measures what the wrapper itself costs, so
  * bench.c subtracts it exactly.
  */
@@ -51,9 +53,14 @@ struct {
 
 /* written by bench.c before each run (skeleton .bss) */
 __u8 bench_tmpl[BENCH_PKT_LEN];
-__u32 bench_newflow; /* 1: give every packet a fresh source addr:port */
-__u64 bench_seq;     /* packets the wrapper has seen (never reset) */
+__u32 bench_newflow; /* 1: give every packet a fresh source addr:port;
+			2: cycle over bench_mod sources from bench_base */
+__u64 bench_seq;     /* sequence of mode 1 (never reset) */
+__u64 bench_base;    /* mode 2: first sequence number of the cycle */
+__u64 bench_cyc;     /* mode 2: packets so far */
+__u32 bench_mod;     /* mode 2: flows in the cycle */
 __u64 bench_runs;    /* wrapper invocations, checked against repeats */
+__u64 bench_peer_rx; /* frames xdp_peer received (XDP_TX'd to it) */
 
 SEC("xdp")
 int xdp_floor(struct xdp_md *ctx)
@@ -148,6 +155,8 @@ int xdp_pass_floor(struct xdp_md *ctx)
 SEC("xdp")
 int xdp_peer(struct xdp_md *ctx)
 {
+	/* every frame that really arrived: bench.c checks it per run */
+	__sync_fetch_and_add(&bench_peer_rx, 1);
 	return XDP_DROP;
 }
 
@@ -170,7 +179,12 @@ int xdp_bench_wrap(struct xdp_md *ctx)
 		 * the address so new flows spread over every backend (Maglev
 		 * hashes the address only). 2^31 distinct 5-tuples.
 		 */
-		__u64 seq = bench_seq++;
+		__u64 seq;
+
+		if (bench_newflow == 2 && bench_mod)
+			seq = bench_base + bench_cyc++ % bench_mod;
+		else
+			seq = bench_seq++;
 		__be32 saddr = iph->saddr | bpf_htonl(seq & 0xffff);
 		__be16 sport = bpf_htons(1024 + ((seq >> 16) & 0x7fff));
 		__u32 d = 0;

@@ -23,6 +23,42 @@
 
 #define KHA_BE_USABLE (KHA_BE_F_PRESENT | KHA_BE_F_HEALTHY)
 
+/* ---- time ------------------------------------------------------------ */
+
+/*
+ * CLOCK_MONOTONIC, coarse. bpf_ktime_get_coarse_ns() is a helper call on
+ * the fast path, but its value only moves when jiffies does (both advance
+ * at the tick), and bpf_jiffies64() is inlined into a single load: so the
+ * coarse time is kept per CPU and re-read once per jiffy.
+ */
+struct kha_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kha_clock);
+} clock_cache SEC(".maps");
+
+static __always_inline __u64 coarse_now(void)
+{
+	__u64 j = bpf_jiffies64();
+	struct kha_clock *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&clock_cache, &zero);
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (c->jiffies != j) {
+		c->jiffies = j;
+		c->ns = bpf_ktime_get_coarse_ns();
+	}
+	return c->ns;
+}
+
 /* ---- counters -------------------------------------------------------- */
 
 static __always_inline void count_packet(const struct pkt *p, __u32 vip_id,
@@ -139,16 +175,17 @@ static __always_inline void rewrite_tcp4(struct pkt *p, __be32 saddr,
  * interface; without it every lookup fails (counted in drop_fib).
  *
  * bpf_fib_lookup() costs as much as the rest of the fast path together, so
- * its answers are cached for KHA_NH_CACHE_NS: per CPU and per backend id
- * toward backends (an inlined array access), in a small LRU hash toward
- * clients. A route or neighbour change therefore takes effect within that
- * time. Failures are never cached.
+ * its answers are cached for KHA_NH_CACHE_NS, per CPU, in two arrays whose
+ * lookups the verifier inlines: by backend id toward backends, and toward
+ * clients direct-mapped by a hash of the address (a collision only costs a
+ * FIB lookup). A route or neighbour change therefore takes effect within
+ * that time. Failures are never cached.
  */
 #ifndef KHA_NH_CACHE_NS
 #define KHA_NH_CACHE_NS 1000000000ull
 #endif
-#ifndef KHA_NH_CLIENTS
-#define KHA_NH_CLIENTS 65536
+#ifndef KHA_NH_CLIENT_SLOTS
+#define KHA_NH_CLIENT_SLOTS 4096 /* power of two */
 #endif
 
 struct kha_nh {
@@ -162,11 +199,6 @@ struct kha_nh {
 	__u8 pad[2];
 };
 
-struct kha_nh_key {
-	__be32 daddr;
-	__u32 ifindex_in;
-};
-
 /* XDP-private, not pinned: a cache is rebuilt in a second */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -176,9 +208,9 @@ struct {
 } nh_backend SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KHA_NH_CLIENTS);
-	__type(key, struct kha_nh_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_NH_CLIENT_SLOTS);
+	__type(key, __u32);
 	__type(value, struct kha_nh);
 } nh_client SEC(".maps");
 
@@ -249,7 +281,7 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
 static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
 					   __u32 backend_id)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = coarse_now();
 	struct kha_nh *slot, nh = {};
 	int verdict;
 
@@ -264,23 +296,22 @@ static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
 	return nh_send(p, &nh);
 }
 
-/* Toward a client (replies); @now from bpf_ktime_get_coarse_ns(). */
+/* Toward a client (replies); @now from coarse_now(). */
 static __always_inline int forward_client(struct xdp_md *ctx, struct pkt *p,
 					  __u64 now)
 {
-	struct kha_nh_key key = {};
-	struct kha_nh *c, nh = {};
+	__u32 idx = kha_fmix32(p->iph->daddr) & (KHA_NH_CLIENT_SLOTS - 1);
+	struct kha_nh *slot, nh = {};
 	int verdict;
 
-	key.daddr = p->iph->daddr;
-	key.ifindex_in = ctx->ingress_ifindex;
-	c = bpf_map_lookup_elem(&nh_client, &key);
-	if (c && nh_fresh(c, p, key.ifindex_in, now))
-		return nh_send(p, c);
+	slot = bpf_map_lookup_elem(&nh_client, &idx);
+	if (slot && nh_fresh(slot, p, ctx->ingress_ifindex, now))
+		return nh_send(p, slot);
 	verdict = nh_resolve(ctx, p, &nh, now);
 	if (verdict != KHA_CONTINUE)
 		return verdict;
-	bpf_map_update_elem(&nh_client, &key, &nh, BPF_ANY);
+	if (slot)
+		*slot = nh; /* per CPU: no other writer */
 	return nh_send(p, &nh);
 }
 
@@ -410,7 +441,7 @@ static __always_inline int snat_claim(const struct kha_lb_config *cfg,
 				      struct kha_snat *rval, __u32 hash)
 {
 	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span;
-	__u32 now = snat_ticks(bpf_ktime_get_coarse_ns());
+	__u32 now = snat_ticks(coarse_now());
 
 	if (!lo || hi < lo) {
 		lo = KHA_SNAT_PORT_LO_DEFAULT;
@@ -457,7 +488,7 @@ static __always_inline void snat_client_rst(const struct pkt *p,
 	rkey.family = KHA_AF_INET;
 	s = bpf_map_lookup_elem(&snat, &rkey);
 	if (s)
-		snat_touch(s, 1, bpf_ktime_get_coarse_ns());
+		snat_touch(s, 1, coarse_now());
 }
 
 /* The reverse entry a flow owns, so a re-selected flow can free it. */

@@ -51,7 +51,7 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return XDP_DROP; /* checked by the parser; for the verifier */
-	now = bpf_ktime_get_coarse_ns();
+	now = coarse_now();
 	snat_touch(s, p->tcp->rst, now);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
 	verdict = forward_client(ctx, p, now);

@@ -100,20 +100,37 @@ tcp_stat() {
 		END { n = split(want, w, " "); for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), val[w[i]] + 0; print "" }'
 }
 
-declare -A R=()
-measure() {
-	local lb=$1 line s0 s1
-	for load in keepalive close; do
-		s0=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
-		if [ $load = close ]; then
-			line=$(run_wrk "$lb-$load" -H "Connection: close")
-		else
-			line=$(run_wrk "$lb-$load")
-		fi
-		s1=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
-		R[$lb-$load]="$line $((s1[2] - s0[2])) $((s1[0] - s0[0])) $((s1[1] - s0[1]))"
-		echo "# $line; client: connections $((s1[2] - s0[2])), SYN retransmits $((s1[0] - s0[0])), retransmitted segments $((s1[1] - s0[1]))"
+# be_stat FIELD...: the same, summed over the three backends
+be_stat() {
+	local i f out=() v
+	for i in 1 2 3; do
+		v=($(tcp_stat "b$i" "$@"))
+		for f in "${!v[@]}"; do out[f]=$((${out[f]:-0} + v[f])); done
 	done
+	echo "${out[@]}"
+}
+
+declare -A R=()
+# measure_load LB LOAD: one wrk run, with the client's and backends' TCP
+# counters around it; the result line goes into R[LB-LOAD]
+measure_load() {
+	local lb=$1 load=$2 line s0 s1 b0 b1
+	b0=($(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait))
+	s0=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
+	if [ "$load" = close ]; then
+		line=$(run_wrk "$lb-$load" -H "Connection: close")
+	else
+		line=$(run_wrk "$lb-$load")
+	fi
+	s1=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
+	b1=($(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait))
+	R[$lb-$load]="$line $((s1[2] - s0[2])) $((s1[0] - s0[0])) $((s1[1] - s0[1]))"
+	echo "# $line; client: connections $((s1[2] - s0[2])), SYN retransmits $((s1[0] - s0[0])), retransmitted segments $((s1[1] - s0[1]));" \
+		"backends: accepted $((b1[0] - b0[0])), SYNs refused by PAWS in TIME_WAIT $((b1[1] - b0[1])), TIME_WAIT ACKs rate-limited $((b1[2] - b0[2]))"
+}
+measure() {
+	measure_load "$1" keepalive
+	measure_load "$1" close
 }
 
 # --- haproxy ----------------------------------------------------------------
@@ -145,32 +162,55 @@ args=(attach eth0 --no-local --xdp-mode native --vip "$VIP:$VPORT" --pin-root "$
 for b in "${BACKENDS[@]}"; do args+=(--backend "$b"); done
 out=$(lab_kha lb "${args[@]}" 2>&1) || lab_die "kha-xdp attach: $out"
 echo "# kha-xdp attach eth0 (native XDP), same VIP, same backends"
-measure kha-xdp
-# the XDP program really carried the traffic: its counters moved
-# (bpftool's "formatted" view: per-CPU values by field name)
-pk=$(bpftool -j map lookup pinned "$LAB_PIN/eth0/vip_stats" key 0 0 0 0 |
-	python3 -c '
+# xdp_report: the XDP program really carried the traffic (its counters
+# moved), and why packets were dropped (bpftool's "formatted" view:
+# per-CPU values by field name)
+xdp_report() {
+	local pk rs
+	pk=$(bpftool -j map lookup pinned "$LAB_PIN/eth0/vip_stats" key 0 0 0 0 |
+		python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-v = d["formatted"]["values"]
+v = json.load(sys.stdin)["formatted"]["values"]
 print(sum(c["value"]["packets"] for c in v), sum(c["value"]["new_flows"] for c in v))')
-echo "# kha-xdp vip_stats: packets=${pk% *} new_flows=${pk#* }"
+	echo "# $1 vip_stats: packets=${pk% *} new_flows=${pk#* }"
+	rs=$(bpftool -j map lookup pinned "$LAB_PIN/eth0/reasons" key 0 0 0 0 |
+		python3 -c '
+import json, sys, collections
+t = collections.Counter()
+for c in json.load(sys.stdin)["formatted"]["values"]:
+    t.update(c["value"])
+print(" ".join(f"{k}={v}" for k, v in sorted(t.items()) if v) or "none")')
+	echo "# $1 reasons (drops, passes, events): $rs"
+}
+measure kha-xdp
+xdp_report kha-xdp
+lab_kha lb detach eth0 --pin-root "$LAB_PIN" >/dev/null 2>&1
+
+# The same with the widest SNAT range: a backend's ports are held until the
+# flow is idle ~2 min (docs/datapath.md), so the default 22528 ports per
+# backend last ~10 s of the close load from one client address. This shows
+# the rate before the range runs out, and how much of the gap that is.
+out=$(lab_kha lb "${args[@]}" --snat-ports 1024-65535 2>&1) || lab_die "kha-xdp attach: $out"
+echo "# kha-xdp attach eth0 --snat-ports 1024-65535 (kha-xdp-w)"
+measure_load kha-xdp-w close
+xdp_report kha-xdp-w
 lab_kha lb detach eth0 --pin-root "$LAB_PIN" >/dev/null 2>&1
 
 # --- table ------------------------------------------------------------------
 printf '\n%-10s %-9s %10s %9s %9s %6s %8s %8s\n' load lb "req/s" "p50" "p99" errors conns "SYN-rtx"
 for load in keepalive close; do
-	for lb in haproxy kha-xdp; do
+	for lb in haproxy kha-xdp kha-xdp-w; do
+		[ -n "${R[$lb-$load]:-}" ] || continue
 		set -- ${R[$lb-$load]}
 		printf '%-10s %-9s %10s %9s %9s %6s %8s %8s\n' "$load" "$lb" "$2" "$3" "$4" "$5" "$6" "$7"
 	done
 done
 echo
-for load in keepalive close; do
+for k in kha-xdp-keepalive kha-xdp-close kha-xdp-w-close; do
+	load=${k##*-}
 	set -- ${R[haproxy-$load]}
 	h=$2
-	set -- ${R[kha-xdp-$load]}
-	x=$2
-	awk -v l="$load" -v h="$h" -v x="$x" 'BEGIN {
-		if (h > 0) printf "%-10s kha-xdp / haproxy = %.2fx requests/s\n", l, x / h }'
+	set -- ${R[$k]}
+	awk -v l="$load" -v lb="${k%-*}" -v h="$h" -v x="$2" 'BEGIN {
+		if (h > 0) printf "%-10s %s / haproxy = %.2fx requests/s\n", l, lb, x / h }'
 done

@@ -41,7 +41,7 @@ groups = [
     ("LRU hash update/delete (conntrack, snat)", r"lru|htab_map_update|alloc_htab_elem|pcpu_freelist|htab_lru|free_htab|check_and_free"),
     ("hash map lookup (vips, conntrack, snat)", r"htab|lookup_nulls|memcmp|jhash"),
     ("random numbers", r"rnd|prandom|random|chacha"),
-    ("XDP_TX: redirect, veth xmit, peer NAPI, page pool", r"xdp|veth|page_pool|^bq_|napi|net_rx_action|softirq|_raw_spin|spin_unlock|spin_lock|dev_get_by_index|__rcu_read"),
+    ("test-run loop, XDP_TX/redirect, veth xmit, peer NAPI, page pool", r"xdp|veth|page_pool|^bq_|napi|net_rx_action|softirq|_raw_spin|spin_unlock|spin_lock|dev_get_by_index|__rcu_read"),
     ("kernel stack (XDP_PASS)", r"skb|netif|^ip_|^tcp_|^inet|kmem_cache|kfree|__alloc|eth_type|^__build|^nf_|^raw_|^sock|^dst_|^udp"),
 ]
 total = 0

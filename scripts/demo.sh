@@ -1,21 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make demo`: kha-xdp on the reference topology, built in network
-# namespaces (nothing touches the machine's own interfaces), then torn down.
+# `make demo`: the reference deployment (../shared/reference/: three
+# masters, each an LB node and an apiserver, one VIP) with kha-xdp in place
+# of keepalived + haproxy, built in network namespaces (nothing touches the
+# machine's own interfaces), then torn down.
 #
-#   master1 192.168.129.105  kha-xdp run, holds VIP 192.168.129.253,
-#                            apiserver stand-in on :6443
-#   master2 192.168.129.111  apiserver stand-in on :6443
-#   master3 192.168.129.112  apiserver stand-in on :6443
-#   client  192.168.129.21-.40 (twenty "kubelets")
+#   master1 192.168.129.105  kha-xdp run (VRRP priority 120), apiserver :6443
+#   master2 192.168.129.111  kha-xdp run (VRRP priority 110), apiserver :6443
+#   master3 192.168.129.112  kha-xdp run (VRRP priority 100), apiserver :6443
+#   VIP     192.168.129.253:8443, held by the VRRP master
+#   client  192.168.129.21-.40 (twenty "kubelets" on one interface)
 #
 # The apiserver stand-in (tests/tools/backend.py) serves HTTPS /readyz with
 # a self-signed certificate and a byte-transfer protocol on the same port.
 # Shows: traffic through VIP:8443 and which master each client hit,
 # `kha-xdp status`, `bpftool map dump pinned`, a master's apiserver killed
-# and the failover, its return, and a clean stop. About ten seconds; Ctrl-C
-# cleans up at any point.
+# and the failover, its return, master1's kha-xdp stopped and the VIP moving
+# to master2 (every client still on the same apiserver), and a clean stop.
+# About half a minute; Ctrl-C cleans up at any point.
 set -u
 . "$(dirname "$0")/lab.sh"
 
@@ -25,6 +28,8 @@ VPORT=8443
 BPORT=6443
 MASTERS=(m1 m2 m3)
 declare -A MADDR=([m1]=$NET.105 [m2]=$NET.111 [m3]=$NET.112)
+declare -A PRIO=([m1]=120 [m2]=110 [m3]=100)
+declare -A DPID=()
 CLIENTS=()
 for i in $(seq 21 40); do CLIENTS+=("$NET.$i"); done
 ALL=$(IFS=,; echo "${CLIENTS[*]}")
@@ -37,10 +42,12 @@ run() {
 	printf '%s$ %s%s\n' "$D" "$*" "$N"
 	"$@"
 }
-# kha-xdp in master1's namespace, shown as the operator would type it there
-m1_kha() {
-	printf '%smaster1# kha-xdp %s%s\n' "$D" "$*" "$N"
-	lab_kha m1 "$@"
+# kha-xdp in a master's namespace, shown as the operator would type it there
+on() {
+	local m=$1
+	shift
+	printf '%s%s# kha-xdp %s%s\n' "$D" "$m" "$*" "$N"
+	lab_kha "$m" "$@"
 }
 name_of() { # ADDR:PORT -> master name
 	local m
@@ -68,7 +75,7 @@ traffic() {
 				"$(sed -n 's/.* ms=\([0-9]*\)/\1/p' <<<"$l")"
 		else
 			HIT[$c]=error
-			printf '  %-16s %s\n' "$c" "$(sed 's/.* error=//' <<<"$l")"
+			printf '  %-16s %s\n' "$c" "${l##* error=}"
 		fi
 	done <<<"$out"
 	echo "  -> $n_ok/${#CLIENTS[@]} connections delivered their bytes intact;" \
@@ -76,10 +83,46 @@ traffic() {
 			"$(printf '%s\n' "${HIT[@]}" | grep -c "^$m$")"; done)"
 }
 
+# holder: the master that has the VIP on its eth0 ("none" if nobody)
+holder() {
+	local m
+	for m in "${MASTERS[@]}"; do
+		ip -n "$(lab_ns "$m")" -br addr show dev eth0 | grep -q " $VIP/" &&
+			{ echo "$m"; return; }
+	done
+	echo none
+}
+
+# wait_holder M SECONDS: until M holds the VIP; prints the milliseconds
+wait_holder() {
+	local t0 i
+	t0=$(lab_now_ms)
+	for ((i = 0; i < $2 * 20; i++)); do
+		[ "$(holder)" = "$1" ] && break
+		sleep 0.05
+	done
+	echo $(($(lab_now_ms) - t0))
+}
+
+# start M: `kha-xdp run` in master M, until its link and socket exist
+start() {
+	local m=$1 i
+	lab_bg "$m" "$LAB_DIR/daemon-$m.log" "$KHA" run -c "$LAB_DIR/$m.conf"
+	DPID[$m]=$LAB_LAST_PID
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$LAB_DIR/$m.sock" ] && [ -e "$LAB_PIN/$m/eth0/link_xdp" ] && return 0
+		kill -0 "${DPID[$m]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	sed "s/^/  daemon $m: /" "$LAB_DIR/daemon-$m.log"
+	echo "demo: kha-xdp run did not start on $m" >&2
+	exit 1
+}
+
 [ -x "$KHA" ] || { echo "demo: $KHA not built (run make)" >&2; exit 1; }
 lab_init demo
-LAB_LB=m1
 LAB_CLIENT=client
+LAB_MAPS_DIR= # set to the VIP holder's pins below
 
 say "Building the reference topology in network namespaces ($LAB_ID-*)"
 lab_switch
@@ -87,24 +130,27 @@ lab_node client $(printf '%s/24 ' "${CLIENTS[@]}")
 for m in "${MASTERS[@]}"; do
 	lab_node "$m" "${MADDR[$m]}/24"
 	lab_backend "$m" "$m" "${MADDR[$m]}:$BPORT"
-	echo "  $m  ${MADDR[$m]}  apiserver stand-in on :$BPORT (HTTPS /readyz, self-signed)"
+	# a veth delivers XDP_TX frames only when its peer runs XDP too
+	lab_lb_port "$m"
+	lab_lb_sysctls "$m"
+	echo "  $m  ${MADDR[$m]}  apiserver stand-in on :$BPORT (HTTPS /readyz, self-signed cert)"
 done
 echo "  client  $NET.21-.40 (20 addresses on one interface)"
-# master1 holds the VIP. Its bridge port gets an XDP_PASS program: a veth
-# delivers XDP_TX frames only when its peer runs XDP too.
-ip -n "$(lab_ns m1)" addr add "$VIP/32" dev eth0
-lab_lb_port m1
-lab_sysctl m1 net.ipv4.ip_forward=1
-lab_neigh m1 "${MADDR[m2]}" "${MADDR[m3]}" "${CLIENTS[@]}"
-echo "  VIP $VIP on master1's eth0; XDP will run there in native mode"
+for m in "${MASTERS[@]}"; do
+	lab_neigh "$m" "${CLIENTS[@]}" $(for o in "${MASTERS[@]}"; do [ "$o" != "$m" ] && echo "${MADDR[$o]}"; done)
+done
 
-CONF=$LAB_DIR/kha-xdp.conf
-cat >"$CONF" <<EOF
+for m in "${MASTERS[@]}"; do
+	st=BACKUP
+	[ "$m" = m1 ] && st=MASTER
+	cat >"$LAB_DIR/$m.conf" <<EOF
 interface eth0
 xdp_mode native
-pin_root $LAB_PIN
-control_socket $LAB_CTL
-local_address ${MADDR[m1]}
+pin_root $LAB_PIN/$m
+control_socket $LAB_DIR/$m.sock
+local_address ${MADDR[$m]}
+# the cgroup hook would sit at the machine's cgroup root and also catch the
+# demo client's connections (docs/local.md); the demo's clients are remote
 local_clients no
 
 vip $VIP:$VPORT {
@@ -118,17 +164,32 @@ vip $VIP:$VPORT {
 	backend ${MADDR[m2]}:$BPORT
 	backend ${MADDR[m3]}:$BPORT
 }
-EOF
-say "Config (docs/config.md; the reference file is docs/kha-xdp.conf.example)"
-sed 's/^/  /' "$CONF"
-run "$KHA" check -c "$CONF"
 
-say "Starting kha-xdp run on master1"
-echo "  $ $KHA run -c $CONF   (in master1's namespace)"
-lab_daemon "$CONF" || { echo "demo: kha-xdp run did not start" >&2; exit 1; }
+vrrp {
+	version 2
+	virtual_router_id 68
+	priority ${PRIO[$m]}
+	state $st
+	advert_int 1
+	track_weight 30
+	garp_master_delay 1
+}
+EOF
+done
+say "master1's config (master2 and master3 differ in priority, state and addresses)"
+sed 's/^/  /' "$LAB_DIR/m1.conf"
+run "$KHA" check -c "$LAB_DIR/m1.conf"
+
+say "Starting kha-xdp run on the three masters"
+for m in "${MASTERS[@]}"; do
+	start "$m"
+	echo "  $m# kha-xdp run -c $m.conf   (pid ${DPID[$m]})"
+done
+wait_holder m1 10 >/dev/null
+echo "  VRRP: the VIP is on $(holder) (priority ${PRIO[m1]}); master2 and master3 are BACKUP"
+LAB_MAPS_DIR=$LAB_PIN/m1/eth0
 lab_wait_healthy 3 10 >/dev/null
-sed 's/^/  daemon: /' "$LAB_DIR/daemon.log" | head -12
-ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' | sed 's/^/  eth0: /'
+sed 's/^/  daemon m1: /' "$LAB_DIR/daemon-m1.log" | head -12
 
 say "20 clients connect to VIP:8443 (balance source: one client, one master)"
 echo "  master1 holds the VIP and is a backend too: its connections are DNAT only"
@@ -139,14 +200,14 @@ declare -A BEFORE=()
 for c in "${CLIENTS[@]}"; do BEFORE[$c]=${HIT[$c]}; done
 
 say "kha-xdp status"
-m1_kha status -c "$CONF"
+on m1 status -c "$LAB_DIR/m1.conf"
 
 say "The pinned maps, as bpftool shows them (BTF: named fields)"
-run bpftool map dump pinned "$LAB_PIN/eth0/backends" | grep -B1 -A12 '"addr"' | head -40
-run bpftool map dump pinned "$LAB_PIN/eth0/vip_stats" | head -24
+run bpftool map dump pinned "$LAB_PIN/m1/eth0/backends" | grep -B1 -A12 '"addr"' | head -30
+run bpftool map dump pinned "$LAB_PIN/m1/eth0/vip_stats" | head -24
 echo "  (addresses and ports are stored in network byte order; decoded:)"
-"$LAB_PY" "$LAB_TOOLS/khamaps.py" "$LAB_PIN/eth0" | sed 's/^/  /'
-echo "  every pin: $(ls "$LAB_PIN/eth0" | tr '\n' ' ')"
+"$LAB_PY" "$LAB_TOOLS/khamaps.py" "$LAB_PIN/m1/eth0" | sed 's/^/  /'
+echo "  every pin: $(ls "$LAB_PIN/m1/eth0" | tr '\n' ' ')"
 
 say "Killing master2's apiserver (SIGKILL)"
 lab_kill_backend m2
@@ -157,7 +218,7 @@ if [ -n "$vc" ]; then
 	echo "  client $vc (was on master2) is served by another master after $ms ms" \
 		"(fall $FALL x inter $INTER ms)"
 fi
-grep -E "${MADDR[m2]//./\\.}" "$LAB_DIR/daemon.log" | tail -3 | sed 's/^/  daemon: /'
+grep -E "${MADDR[m2]//./\\.}" "$LAB_DIR/daemon-m1.log" | tail -1 | sed 's/^/  daemon m1: /'
 traffic
 moved=0 stayed=0
 for c in "${CLIENTS[@]}"; do
@@ -168,7 +229,7 @@ for c in "${CLIENTS[@]}"; do
 	fi
 done
 echo "  -> master2's clients moved: $moved; every other client stayed where it was: $stayed"
-m1_kha status -c "$CONF"
+on m1 status -c "$LAB_DIR/m1.conf" | grep -E 'vip|backend|check'
 
 say "Bringing master2's apiserver back"
 lab_backend m2 m2 "${MADDR[m2]}:$BPORT"
@@ -178,11 +239,33 @@ if [ -n "$vc" ]; then
 fi
 traffic
 
-say "Stopping kha-xdp (SIGTERM): it removes its program and pins"
-lab_kill TERM "$LAB_DAEMON_PID"
-echo "  daemon exit status: $?"
-echo "  XDP on master1's eth0: $(ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' || echo none)"
-echo "  pins under $LAB_PIN: $(find "$LAB_PIN" -mindepth 1 2>/dev/null | wc -l)"
+say "Stopping kha-xdp on master1 (SIGTERM): VRRP priority 0, master2 takes the VIP"
+t0=$(lab_now_ms)
+lab_kill TERM "${DPID[m1]}"
+ms=$(wait_holder m2 10)
+echo "  VIP on $(holder) $ms ms after the SIGTERM; master1 has" \
+	"$(ip -n "$(lab_ns m1)" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' || echo "no XDP program") left"
+grep -iE "vrrp.*(master|backup)" "$LAB_DIR/daemon-m2.log" | tail -2 | sed 's/^/  daemon m2: /'
+LAB_MAPS_DIR=$LAB_PIN/m2/eth0
+echo "  Every LB node builds the same Maglev table from the same healthy set,"
+echo "  so each client lands on the same apiserver through master2:"
+traffic
+same=0
+for c in "${CLIENTS[@]}"; do [ "${HIT[$c]}" = "${BEFORE[$c]}" ] && same=$((same + 1)); done
+echo "  -> $same/${#CLIENTS[@]} clients on the same master as through master1"
+on m2 status -c "$LAB_DIR/m2.conf" | grep -E '^(interface|vrrp|vip)'
+
+say "Stopping every kha-xdp (SIGTERM): programs, pins and the VIP are removed"
+for m in m2 m3; do
+	lab_kill TERM "${DPID[$m]}"
+	echo "  $m: daemon exit status $?"
+done
+for m in "${MASTERS[@]}"; do
+	echo "  $m: XDP on eth0: $(ip -n "$(lab_ns "$m")" -d link show eth0 | grep -o 'prog/xdp id [0-9]*' || echo none);" \
+		"tc filters: $(ip netns exec "$(lab_ns "$m")" tc filter show dev eth0 egress 2>/dev/null | grep -c .);" \
+		"pins: $(find "$LAB_PIN/$m" -mindepth 1 2>/dev/null | wc -l)"
+done
+echo "  VIP held by: $(holder)"
 
 say "Done: removing the namespaces ($LAB_ID-*) and the lab files"
 lab_cleanup

@@ -10,12 +10,19 @@
 #   lab_init TAG            names everything ${TAG}$$-*, cleans up on EXIT
 #   lab_switch              the switch namespace and its bridge br0
 #   lab_node NAME ADDR/LEN...  a node namespace, eth0 plugged into br0
+#   lab_p2p A IFA ADDR B IFB ADDR  a point-to-point veth (a router's leg)
 #   lab_lb_port NAME        XDP_PASS on NAME's bridge port (so XDP_TX from
 #                           NAME's native XDP reaches the bridge)
+#   lab_lb_sysctls NAME     forwarding, accept_local, no redirects (datapath.md)
 #   lab_exec NAME CMD...    run in NAME's netns, seeing /sys/fs/bpf
 #   lab_bg NAME LOG CMD...  same, in the background (killed on cleanup)
+#   lab_kill SIG PID        signal a lab_bg process and reap it quietly
 #   lab_backend NAME ID ADDR:PORT...  start tests/tools/backend.py
+#   lab_client NAME ARGS... tests/tools/client.py (xfer, stream, probe)
 #   lab_kha NAME ARGS...    build/kha-xdp in NAME's netns
+#   lab_topo NET [N]        the standard lab: clients, one LB, three backends
+#   lab_conf / lab_daemon   a daemon config for it, `kha-xdp run`
+#   lab_predict / lab_landed / lab_maps / lab_wait_*   what the tests check
 #   ok / not_ok / check     TAP-style result lines for tests/run-all.sh
 #
 # See docs/lab.md for the topology and the reasons behind each step.
@@ -142,7 +149,7 @@ lab_build_tools() {
 	mkdir -p "$(dirname "$LAB_PASS_OBJ")"
 	clang -g -O2 -target bpf -Wall -Werror \
 		-I"/usr/include/$(gcc -print-multiarch)" \
-		-c "$src" -o "$LAB_PASS_OBJ.tmp" && mv "$LAB_PASS_OBJ.tmp" "$LAB_PASS_OBJ"
+		-c "$src" -o "$LAB_PASS_OBJ.$$.tmp" && mv "$LAB_PASS_OBJ.$$.tmp" "$LAB_PASS_OBJ"
 }
 
 # lab_netns NAME: an empty namespace with lo up and IPv6 off (no DAD, no
@@ -183,11 +190,39 @@ lab_node() {
 	ip -n "$ns" link set eth0 up
 }
 
+# lab_p2p A IFA ADDR_A B IFB ADDR_B: a point-to-point veth between nodes A
+# and B (a router's second leg), checksum offload off on both ends
+lab_p2p() {
+	local a=$LAB_ID-$1 ifa=$2 aa=$3 b=$LAB_ID-$4 ifb=$5 ab=$6
+	ip link add "$ifa" netns "$a" type veth peer name "$ifb" netns "$b" ||
+		lab_die "veth $1:$ifa - $4:$ifb"
+	ip netns exec "$a" ethtool -K "$ifa" tx off rx off >/dev/null 2>&1 ||
+		lab_die "ethtool -K $ifa in $1"
+	ip netns exec "$b" ethtool -K "$ifb" tx off rx off >/dev/null 2>&1 ||
+		lab_die "ethtool -K $ifb in $4"
+	ip -n "$a" addr add "$aa" dev "$ifa" || lab_die "address $aa on $1:$ifa"
+	ip -n "$b" addr add "$ab" dev "$ifb" || lab_die "address $ab on $4:$ifb"
+	ip -n "$a" link set "$ifa" up
+	ip -n "$b" link set "$ifb" up
+}
+
 # lab_lb_port NAME: XDP_PASS (native) on the bridge port facing NAME, so
 # the frames NAME's XDP program sends with XDP_TX are delivered.
 lab_lb_port() {
 	ip -n "$LAB_ID-sw" link set dev "$1" xdpdrv obj "$LAB_PASS_OBJ" sec xdp ||
 		lab_die "XDP_PASS on bridge port $1"
+}
+
+# lab_lb_sysctls NAME: what docs/datapath.md asks of an LB node's XDP
+# interface: forwarding (bpf_fib_lookup needs it), accept_local (a reply
+# whose client neighbour is unresolved is passed up already translated,
+# source = VIP, and the kernel forwards it and resolves the neighbour),
+# no ICMP redirects (the kernel forwards those out the interface they came
+# in on)
+lab_lb_sysctls() {
+	lab_sysctl "$1" net.ipv4.ip_forward=1 net.ipv4.conf.eth0.forwarding=1 \
+		net.ipv4.conf.eth0.accept_local=1 net.ipv4.conf.all.send_redirects=0 \
+		net.ipv4.conf.eth0.send_redirects=0
 }
 
 # lab_mac NAME: eth0's MAC address in NAME
@@ -283,7 +318,7 @@ lab_now_ms() { date +%s%3N; }
 
 # lab_topo NET [NCLIENTS]: the standard one-LB lab on NET.0/24
 #   c        clients NET.21 .. NET.(20+NCLIENTS)      (CLIENTS)
-#   lb       NET.2, VIP NET.100/32 on eth0, ip_forward (VIP, LB_ADDR)
+#   lb       NET.2, VIP NET.100/32 on eth0, lab_lb_sysctls (VIP, LB_ADDR)
 #   b1..b3   NET.11..13, backend.py on :6443          (BACKENDS)
 # with XDP_PASS on the LB's bridge port and the LB's neighbours resolved.
 lab_topo() {
@@ -303,7 +338,7 @@ lab_topo() {
 		lab_backend "b$i" "b$i" "$net.1$i:$BPORT"
 	done
 	lab_lb_port lb
-	lab_sysctl lb net.ipv4.ip_forward=1
+	lab_lb_sysctls lb
 	lab_neigh lb "${BACKENDS[@]%:*}" "${CLIENTS[@]}"
 }
 
@@ -384,8 +419,9 @@ lab_daemon() {
 }
 
 # lab_maps FIELD-EXPR: evaluate a python expression over khamaps' JSON `d`
+# (from $LAB_MAPS_DIR, default $LAB_PIN/eth0)
 lab_maps() {
-	"$LAB_PY" "$LAB_TOOLS/khamaps.py" --json "$LAB_PIN/eth0" 2>/dev/null |
+	"$LAB_PY" "$LAB_TOOLS/khamaps.py" --json "${LAB_MAPS_DIR:-$LAB_PIN/eth0}" 2>/dev/null |
 		"$LAB_PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
 

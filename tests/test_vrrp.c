@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kha_test.h"
 #include "vrrp.h"
@@ -41,10 +42,21 @@ static int read_pcap(const char *name, struct capture *c)
 	uint8_t gh[24], rh[16], frame[512];
 	FILE *f;
 
+	/* from the repository root (tests/run-all.sh), else next to the
+	 * binary's build/tests/ */
 	snprintf(dir, sizeof(dir), "%s", __FILE__);
 	snprintf(path, sizeof(path), "%s/fixtures/vrrp/%s.pcap", dirname(dir),
 		 name);
 	f = fopen(path, "rb");
+	if (!f) {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+
+		dir[n > 0 ? n : 0] = 0;
+		snprintf(path, sizeof(path),
+			 "%s/../../tests/fixtures/vrrp/%s.pcap", dirname(dir),
+			 name);
+		f = fopen(path, "rb");
+	}
 	if (!f) {
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return -errno;
@@ -901,6 +913,58 @@ static void test_params_from_conf(void)
 	CU_ASSERT_EQUAL(kha_vrrp_params_from_conf(&p, &cfg, 0), -EINVAL);
 }
 
+/* The keepalived-like syntax through the real parser to the wire. */
+static void test_params_from_parsed_config(void)
+{
+	static const char text[] =
+		"interface eth0\n"
+		"vip 10.99.0.100:8443 {\n"
+		"\tbackend 10.99.0.1:6443\n"
+		"}\n"
+		"vip 10.99.0.100:6443 {\n"
+		"\tbackend 10.99.0.1:6443\n"
+		"}\n"
+		"vip 10.99.0.101:8443 {\n"
+		"\tbackend 10.99.0.1:6443\n"
+		"}\n"
+		"vrrp {\n"
+		"\tversion 3\n"
+		"\tvirtual_router_id 68\n"
+		"\tpriority 120\n"
+		"\tadvert_int 0.1\n"
+		"\tnopreempt\n"
+		"\tunicast_src_ip 10.99.0.1\n"
+		"\tunicast_peer 10.99.0.2\n"
+		"\ttrack_weight -30\n"
+		"}\n";
+	static struct kha_config cfg;
+	struct kha_vrrp_params p;
+	struct capture c;
+	uint8_t buf[KHA_VRRP_PKT_MAX];
+	char err[256] = "";
+	int len;
+
+	if (kha_config_parse("test.conf", text, &cfg, err, sizeof(err)))
+		fprintf(stderr, "parse: %s\n", err);
+	CU_ASSERT_EQUAL_FATAL(kha_config_parse("test.conf", text, &cfg, err,
+					       sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(kha_vrrp_params_from_conf(&p, &cfg, 0), 0);
+	CU_ASSERT_EQUAL(p.advert_int_cs, 10);
+	CU_ASSERT_EQUAL(p.nr_addrs, 2);
+	CU_ASSERT(!p.preempt);
+	CU_ASSERT(p.unicast);
+	CU_ASSERT_EQUAL(p.track_weight, 30);
+	CU_ASSERT_EQUAL(p.primary, A("10.99.0.1"));
+	/* same group as keepalived's v3 unicast capture, at 10 cs: the
+	 * advert differs from it only in the interval and checksum bytes */
+	CU_ASSERT_FATAL(read_pcap("v3uni", &c) >= 1);
+	len = kha_vrrp_build(&p, 120, A("10.99.0.2"), 1, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(len, (int)c.len[0]);
+	CU_ASSERT_EQUAL(memcmp(buf, c.pkt[0], 24), 0);
+	CU_ASSERT_EQUAL(buf[24] << 8 | buf[25], 10);
+	CU_ASSERT_EQUAL(memcmp(buf + 28, c.pkt[0] + 28, 8), 0);
+}
+
 /* ---- two nodes on a simulated segment ---- */
 
 struct sim_node {
@@ -1127,6 +1191,7 @@ static CU_TestInfo packet_tests[] = {
 	{ "malformed corpus ignored and counted", test_malformed_corpus },
 	{ "valid variants accepted", test_valid_variants },
 	{ "params from config", test_params_from_conf },
+	{ "params from the parsed config syntax", test_params_from_parsed_config },
 	CU_TEST_INFO_NULL,
 };
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Packet tests of the XDP data plane (bpf/xdp_lb.bpf.c) through
- * BPF_PROG_TEST_RUN: a table of input packet -> expected verdict, expected
+ * BPF_PROG_TEST_RUN: tables of input packet -> expected verdict, expected
  * output bytes and the one drop/pass reason counter that must move. Every
  * expected frame is built from scratch by tests/pkt.h, checksums included,
  * so the program's incremental checksum arithmetic is checked against the
@@ -1052,7 +1052,7 @@ static size_t icmp_echo(uint8_t *b, size_t len)
 	  .daddr = (dst), .sport = (sp), .dport = (dp), .flags = (fl),        \
 	  .seq = 9, .payload_len = 0 }
 
-static const struct row table[] = {
+static const struct row rows_paths[] = {
 	/* path 1+2: new flow, full NAT, out the same interface */
 	{ "SYN to VIP: new flow, full NAT, XDP_TX", NULL, IN_CLIENT, F1,
 	  SYN(1000), NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
@@ -1080,6 +1080,9 @@ static const struct row table[] = {
 	  NULL, XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
 	{ "reply to an off-link client goes to the gateway", NULL, IN_REPLY,
 	  F_OFF, DATA(64), NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, NULL },
+};
+
+static const struct row rows_not_ours[] = {
 	/* not ours: untouched */
 	{ "SSH to the node", NULL, IN_RAW, {},
 	  RAW(CLIENT, 50000, LB_ADDR, 22, PKT_TCP_SYN), NULL, XDP_PASS,
@@ -1095,6 +1098,9 @@ static const struct row table[] = {
 	{ "UDP to VIP:8443", NULL, IN_RAW, {},
 	  RAW(CLIENT, 1, VIP(0), 8443, 0), to_udp, XDP_PASS, EXP_SAME, 0,
 	  NULL, -1, 0, NULL },
+};
+
+static const struct row rows_malformed[] = {
 	/* malformed */
 	{ "Ethernet header only", NULL, IN_RAW, {},
 	  RAW(CLIENT, 1, VIP(0), 8443, PKT_TCP_SYN), cut_to_eth, XDP_PASS,
@@ -1140,6 +1146,9 @@ static const struct row table[] = {
 	{ "TCP doff 4, not to a VIP", NULL, IN_RAW, {},
 	  RAW(CLIENT, 1, LB_ADDR, 22, PKT_TCP_ACK), doff_4, XDP_PASS,
 	  EXP_SAME, 0, NULL, -1, 0, NULL },
+};
+
+static const struct row rows_snat_ports[] = {
 	/* SNAT port range exhausted: one port, two flows to one backend */
 	{ "tiny SNAT range: first flow gets its only port", tiny_range,
 	  IN_CLIENT, F_EX1, SYN(1), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 1,
@@ -1153,6 +1162,9 @@ static const struct row table[] = {
 	{ "backend reset: its port is free soon", NULL, IN_REPLY, F_EX2,
 	  { .flags = PKT_TCP_RST | PKT_TCP_ACK, .seq = 1 }, NULL, XDP_TX,
 	  EXP_CLIENT, 0, NULL, -1, 0, check_rst_marks },
+};
+
+static const struct row rows_empty[] = {
 	/* empty table */
 	{ "SYN to a VIP with no backend: RST", NULL, IN_CLIENT, F_EMPTY,
 	  { .flags = PKT_TCP_SYN, .seq = 5000, .ip_opts = IP_OPTS8,
@@ -1161,6 +1173,9 @@ static const struct row table[] = {
 	{ "ACK to a VIP with no backend: dropped", NULL, IN_CLIENT, F_EMPTY,
 	  DATA(10), NULL, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_no_backend,
 	  0, NULL },
+};
+
+static const struct row rows_changes[] = {
 	/* backend set changes */
 	{ "drained backend keeps its flow", NULL, IN_CLIENT, F2, SYN(1), NULL,
 	  XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
@@ -1173,6 +1188,9 @@ static const struct row table[] = {
 	{ "backend id reused for another address: re-selected", reuse_f2_id,
 	  IN_CLIENT, F2, DATA(6), NULL, XDP_TX, EXP_CUSTOM, 0,
 	  expect_backend_f2, KHA_R_reselect, 1, check_reused },
+};
+
+static const struct row rows_local[] = {
 	/* path 4: local backend */
 	{ "local backend: DNAT only, to the kernel", NULL, IN_CLIENT, F_LOCAL,
 	  SYN(3), NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
@@ -1180,6 +1198,9 @@ static const struct row table[] = {
 	{ "local backend: established", NULL, IN_CLIENT, F_LOCAL, DATA(99),
 	  NULL, XDP_PASS, EXP_BACKEND, 5, NULL, KHA_R_pass_local_backend, 0,
 	  NULL },
+};
+
+static const struct row rows_forwarding[] = {
 	/* forwarding outcomes */
 	{ "backend behind another interface: XDP_REDIRECT", NULL, IN_CLIENT,
 	  F_REDIR, SYN(4), NULL, XDP_REDIRECT, EXP_BACKEND, 3, NULL, -1, 1,
@@ -1189,6 +1210,9 @@ static const struct row table[] = {
 	  KHA_R_pass_no_neigh, 1, NULL },
 	{ "backend blackholed: dropped", NULL, IN_CLIENT, F_BLACK, SYN(4),
 	  NULL, XDP_DROP, EXP_NONE, 0, NULL, KHA_R_drop_fib, 0, NULL },
+};
+
+static const struct row rows_icmp[] = {
 	/* ICMP fragmentation needed */
 	{ "flow for the ICMP cases", NULL, IN_CLIENT, F3, SYN(1), NULL,
 	  XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
@@ -1216,16 +1240,32 @@ static const struct row table[] = {
 	  XDP_PASS, EXP_SAME, 0, NULL, -1, 0, NULL },
 };
 
-static void test_table(void)
+static void run_rows(const struct row *rows, size_t n)
 {
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		int failed = CU_get_number_of_failures();
 
-		run_row(&table[i]);
+		run_row(&rows[i]);
 		if (CU_get_number_of_failures() != (unsigned)failed)
-			fprintf(stderr, "  case failed: %s\n", table[i].name);
+			fprintf(stderr, "  case failed: %s\n", rows[i].name);
 	}
 }
+
+/* one CUnit test per group of rows; the groups run in this order */
+#define ROWS_TEST(group)                                                      \
+	static void test_##group(void)                                        \
+	{                                                                     \
+		run_rows(group, sizeof(group) / sizeof(group[0]));            \
+	}
+ROWS_TEST(rows_paths)
+ROWS_TEST(rows_not_ours)
+ROWS_TEST(rows_malformed)
+ROWS_TEST(rows_snat_ports)
+ROWS_TEST(rows_empty)
+ROWS_TEST(rows_changes)
+ROWS_TEST(rows_local)
+ROWS_TEST(rows_forwarding)
+ROWS_TEST(rows_icmp)
 
 /* ---- Maglev: the data plane picks what user space predicts ---------- */
 
@@ -1596,7 +1636,15 @@ static int suite_cleanup(void)
 }
 
 static CU_TestInfo xdp_tests[] = {
-	{ "packet table: verdicts, bytes, counters", test_table },
+	{ "table: paths 1-3, new flow, established, replies", test_rows_paths },
+	{ "table: not for a VIP, untouched", test_rows_not_ours },
+	{ "table: malformed input", test_rows_malformed },
+	{ "table: SNAT port exhaustion, reclaim, reset", test_rows_snat_ports },
+	{ "table: empty Maglev table (RST / drop)", test_rows_empty },
+	{ "table: drain, removal, id reuse", test_rows_changes },
+	{ "table: local backend (path 4)", test_rows_local },
+	{ "table: TX / REDIRECT / no neighbour / blackhole", test_rows_forwarding },
+	{ "table: ICMP fragmentation needed", test_rows_icmp },
 	{ "10000 clients: backend == maglev_lookup()", test_maglev_agrees },
 	{ "500 random flows: sizes, options, checksums", test_random_packets },
 	{ "unresolved neighbour: kernel forwards (live frames)",

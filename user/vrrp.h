@@ -41,7 +41,7 @@ enum kha_vrrp_drop {
 	KHA_VRRP_OK = 0,
 	KHA_VRRP_DROP_IP,        /* truncated/invalid IPv4 header, not proto 112 */
 	KHA_VRRP_DROP_TTL,       /* multicast advert with TTL != 255 */
-	KHA_VRRP_DROP_LENGTH,    /* shorter than its header/address count says */
+	KHA_VRRP_DROP_LENGTH,    /* length != header + addresses (+ auth), or != IP total */
 	KHA_VRRP_DROP_VERSION,   /* not the configured version */
 	KHA_VRRP_DROP_TYPE,      /* type != 1 (advertisement) */
 	KHA_VRRP_DROP_CHECKSUM,  /* bad checksum (both v3 variants tried) */
@@ -52,7 +52,7 @@ enum kha_vrrp_drop {
 	KHA_VRRP_DROP_ADDR_LIST, /* address count/list differs from our VIPs */
 	KHA_VRRP_DROP_DEST,      /* unicast when we use multicast or reverse */
 	KHA_VRRP_DROP_ZERO_INTERVAL, /* v3 advert interval of 0 */
-	KHA_VRRP_DROP_OWN,       /* our own advert looped back */
+	KHA_VRRP_DROP_OWN,       /* from our own source address */
 	KHA_VRRP_DROP_MAX
 };
 

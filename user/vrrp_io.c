@@ -583,6 +583,9 @@ int kha_vrrp_reconfigure(struct kha_vrrp_node *n, const struct kha_config *cfg)
 	}
 	n->conf = cfg->vrrp;
 	apply(n, kha_vrrp_sm_update(&n->sm, kha_now_ms(), &p));
+	log_info(SUB, "%s vrid %d: reconfigured: priority %d (effective %d), advert %u cs, %d VIPs, %s",
+		 n->ifname, p.vrid, p.priority, n->sm.eff_prio, p.advert_int_cs,
+		 p.nr_addrs, kha_vrrp_state_name(n->sm.state));
 	return 0;
 }
 

@@ -5,7 +5,8 @@
 # priority 0): the new process adopts the VIP and the keepalived backup
 # never takes over; (2) the master's interface goes down: its effective
 # priority drops, the backup takes the VIP, and when the link returns the
-# 120 node is master again.
+# 120 node is master again; (3) a reload lowering the priority hands the
+# VIP over without a restart.
 # the real daemon: SIGUSR2 is its "keep" exit (KHA_VRRP_MODE=driver: SIGQUIT)
 KHA_MODE=daemon
 source "$(dirname "$0")/40-vrrp-lib.bash"
@@ -47,4 +48,15 @@ check "link back: kha-xdp 120 is the one master again in ${t} ms (limit 5000)" \
 	[ "$(holders)" = n1 ]
 check "effective priority 120 again" [ "$(status_of n1 effective_priority)" = 120 ]
 check "client reaches the VIP on n1" client_reaches n1
+
+# (3) reload (SIGHUP) with priority 100: kha_vrrp_reconfigure keeps the
+# state, advertises 100 at once, and keepalived's 110 preempts
+kha_conf n1 100 2 1
+t0=$(now_ms)
+kill -HUP "${PID[n1]}"
+t=$(wait_holder n2 5000 $t0)
+check "reload to priority 100: keepalived 110 preempts in ${t} ms (limit 4070)" \
+	[ "$(holders)" = n2 -a $t -le 4070 ]
+check "reloaded kha-xdp: configured 100, BACKUP behind 10.99.0.2" \
+	[ "$(status_of n1 priority) $(status_of n1 state) $(status_of n1 master)" = "100 BACKUP 10.99.0.2" ]
 finish
