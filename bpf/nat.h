@@ -59,7 +59,7 @@ static __always_inline __u64 coarse_now(void)
 	return c->ns;
 }
 
-/* ---- counters -------------------------------------------------------- */
+/* ---- counters ----------------------------------------------------- */
 
 static __always_inline void count_packet(const struct pkt *p, __u32 vip_id,
 					 __u32 backend_id, int new_flow)
@@ -93,7 +93,7 @@ static __always_inline int drop_bad(const struct pkt *p)
 						 KHA_R_drop_bad_tcp);
 }
 
-/* ---- selection --------------------------------------------------------- */
+/* ---- selection ---------------------------------------------------- */
 
 static __always_inline int backend_usable(const struct kha_backend *be)
 {
@@ -134,7 +134,7 @@ select_backend(const struct kha_lb_config *cfg, __u32 vip_id, __be32 client,
 	return be;
 }
 
-/* ---- rewriting ----------------------------------------------------------- */
+/* ---- rewriting ---------------------------------------------------- */
 
 /*
  * Rewrite the 4-tuple of an IPv4/TCP packet whose TCP header was checked
@@ -163,7 +163,7 @@ static __always_inline void rewrite_tcp4(struct pkt *p, __be32 saddr,
 	csum_apply(&tcp->check, d_tcp);
 }
 
-/* ---- sending --------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------ */
 
 /*
  * Route the (already translated) packet: MACs from the kernel's FIB and
@@ -360,7 +360,7 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
 
 	tcp = (void *)(iph + 1);
 	if ((void *)(tcp + 1) > p->data_end)
-		return XDP_DROP; /* cannot happen: the SYN was at least this long */
+		return XDP_DROP; /* cannot happen: the SYN was this long */
 	__builtin_memset(tcp, 0, sizeof(*tcp));
 	tcp->source = dport;
 	tcp->dest = sport;
@@ -381,7 +381,7 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
 	return XDP_TX;
 }
 
-/* ---- NAT state ------------------------------------------------------------ */
+/* ---- NAT state ---------------------------------------------------- */
 
 /*
  * A remote flow's SNAT port is held by its `snat` entry. Nothing else

@@ -99,7 +99,7 @@ lab_init() {
 	LAB_PIN=/sys/fs/bpf/$LAB_ID
 	LAB_CTL=$LAB_DIR/ctl.sock
 	trap lab_cleanup EXIT
-	trap 'exit 130' INT TERM HUP
+	trap 'echo "# lab: interrupted, cleaning up" >&2; exit 130' INT TERM HUP
 	grep -q ' /sys/fs/bpf bpf ' /proc/mounts ||
 		mount -t bpf bpf /sys/fs/bpf
 	lab_build_tools || lab_die "cannot build the lab's XDP_PASS program"

@@ -174,7 +174,7 @@ static const char *ip_str(uint32_t a)
 	return inet_ntop(AF_INET, &in, buf[i], sizeof(buf[i]));
 }
 
-/* ---- maps ----------------------------------------------------------------- */
+/* ---- maps --------------------------------------------------------- */
 
 static void push_backend(int id)
 {
@@ -583,7 +583,7 @@ static void run_row(const struct row *r)
 	}
 	if (r->expect != EXP_NONE) {
 		CHECK(out_len == exp_len && !memcmp(out, exp, exp_len),
-		      "%s: output differs from the expected frame (len %zu vs %zu)",
+		      "%s: output differs from the expected frame (%zu vs %zu)",
 		      r->name, out_len, exp_len);
 		if (out_len != exp_len || memcmp(out, exp, exp_len))
 			for (size_t i = 0; i < out_len && i < exp_len; i++)
@@ -1643,7 +1643,8 @@ static CU_TestInfo xdp_tests[] = {
 	{ "table: empty Maglev table (RST / drop)", test_rows_empty },
 	{ "table: drain, removal, id reuse", test_rows_changes },
 	{ "table: local backend (path 4)", test_rows_local },
-	{ "table: TX / REDIRECT / no neighbour / blackhole", test_rows_forwarding },
+	{ "table: TX / REDIRECT / no neighbour / blackhole",
+	  test_rows_forwarding },
 	{ "table: ICMP fragmentation needed", test_rows_icmp },
 	{ "10000 clients: backend == maglev_lookup()", test_maglev_agrees },
 	{ "500 random flows: sizes, options, checksums", test_random_packets },
