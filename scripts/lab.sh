@@ -213,16 +213,12 @@ lab_lb_port() {
 		lab_die "XDP_PASS on bridge port $1"
 }
 
-# lab_lb_sysctls NAME: what docs/datapath.md asks of an LB node's XDP
-# interface: forwarding (bpf_fib_lookup needs it), accept_local (a reply
-# whose client neighbour is unresolved is passed up already translated,
-# source = VIP, and the kernel forwards it and resolves the neighbour),
-# no ICMP redirects (the kernel forwards those out the interface they came
-# in on)
+# lab_lb_sysctls NAME: an LB node as an operator leaves it. kha-xdp itself
+# sets what its data plane needs on the XDP interface (forwarding,
+# accept_local, send_redirects: docs/datapath.md), and the tests check
+# that it does; only the node-wide redirect default is set here.
 lab_lb_sysctls() {
-	lab_sysctl "$1" net.ipv4.ip_forward=1 net.ipv4.conf.eth0.forwarding=1 \
-		net.ipv4.conf.eth0.accept_local=1 net.ipv4.conf.all.send_redirects=0 \
-		net.ipv4.conf.eth0.send_redirects=0
+	lab_sysctl "$1" net.ipv4.conf.all.send_redirects=0
 }
 
 # lab_mac NAME: eth0's MAC address in NAME

@@ -391,6 +391,55 @@ static int write_default_lb_config(struct kha_dp *dp)
 		       -errno : 0;
 }
 
+/*
+ * The kernel must be able to finish what XDP hands it: a translated packet
+ * whose next hop is not resolved yet is passed up with the VIP (a local
+ * address) as its source, and the stack forwards it (resolving the
+ * neighbour) only with forwarding and accept_local on; a redirect for it
+ * would be nonsense. Per interface, so nothing else on the node changes.
+ * Left as they are on detach: see docs/operations.md.
+ */
+static int set_if_sysctls(const char *ifname)
+{
+	static const struct {
+		const char *name;
+		char want;
+	} knobs[] = {
+		{ "forwarding", '1' },
+		{ "accept_local", '1' },
+		{ "send_redirects", '0' },
+	};
+	char path[128], cur;
+	unsigned int i;
+	int fd, ret = 0;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s",
+			 ifname, knobs[i].name);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0 || pread(fd, &cur, 1, 0) != 1) {
+			ret = -errno;
+			log_warn("maps", "%s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (cur != knobs[i].want) {
+			if (pwrite(fd, &knobs[i].want, 1, 0) != 1) {
+				ret = -errno;
+				log_warn("maps", "%s: setting %c: %s", path,
+					 knobs[i].want, strerror(errno));
+			} else {
+				log_notice("maps", "%s: set net.ipv4.conf.%s.%s = %c (needed by the data plane)",
+					   ifname, ifname, knobs[i].name,
+					   knobs[i].want);
+			}
+		}
+		close(fd);
+	}
+	return ret;
+}
+
 int kha_dp_load(struct kha_dp *dp, const struct kha_dp_opts *o, char *err,
 		size_t errlen)
 {
@@ -466,6 +515,7 @@ int kha_dp_load(struct kha_dp *dp, const struct kha_dp_opts *o, char *err,
 		snprintf(err, errlen, "writing lb_config: %s", strerror(-ret));
 		goto fail;
 	}
+	set_if_sysctls(dp->ifname);
 	log_info("maps", "%s: XDP program id %u attached (%s), pinned in %s",
 		 dp->ifname, dp->prog_id, o->xdp_generic ? "generic" : "native",
 		 dp->dir);

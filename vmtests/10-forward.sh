@@ -227,7 +227,13 @@ check "a new client host (first ARP for the VIP) is served" \
 # The LB lost its entry for a client that still has the VIP cached (the
 # entry aged out): the reply cannot be sent from XDP; it goes to the kernel
 # (translated, source = VIP), which forwards it and resolves the neighbour,
-# given the sysctls docs/datapath.md requires (lab_lb_sysctls).
+# given the sysctls docs/datapath.md requires, which kha-xdp attach sets
+# on the interface (the lab does not set them).
+for k in forwarding accept_local send_redirects; do
+	v=$(lab_exec lb cat /proc/sys/net/ipv4/conf/eth0/$k)
+	want=1; [ $k = send_redirects ] && want=0
+	check "kha-xdp attach set net.ipv4.conf.eth0.$k = $want (is $v)" test "$v" = "$want"
+done
 lab_exec lb ip neigh del "${CLIENTS[3]}" dev eth0
 sleep 1.2 # outlive the data plane's next-hop cache (KHA_NH_CACHE_NS, 1 s)
 l=$(lab_client c xfer --to "$VIP:$VPORT" --from "${CLIENTS[3]}" --bytes 100000 --timeout 8)
