@@ -20,6 +20,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "maglev.h"
 
 #define MAX_LINE 4096
 #define MAX_WORDS 64
@@ -295,18 +296,6 @@ static int ifname_ok(const char *s)
 	return 1;
 }
 
-static int is_prime_size(long long n)
-{
-	long long d;
-
-	if (n < 3 || n > KHA_RING_SIZE_MAX || !(n & 1))
-		return 0;
-	for (d = 3; d * d <= n; d += 2)
-		if (n % d == 0)
-			return 0;
-	return 1;
-}
-
 static const char *addr_str(struct in_addr a, char *buf)
 {
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
@@ -563,7 +552,7 @@ static int top_line(struct parser *p, char **argv, int argc)
 		if (parse_ll(val, &lo))
 			return fail(p, p->line, "ring_size %s: not a number",
 				    val);
-		if (!is_prime_size(lo))
+		if (lo < 0 || lo > UINT32_MAX || !maglev_size_ok((uint32_t)lo))
 			return fail(p, p->line,
 				    "ring_size %s: not a prime in 3-%d", val,
 				    KHA_RING_SIZE_MAX);
