@@ -26,9 +26,11 @@
  * (a source address and port no repeat has used: bench_seq counts every
  * packet) or one of bench_mod flows in turn (established traffic spread
  * over many connections), and tail-calls the program under test
- * (bench_next[0]). The same
- * wrapper in front of xdp_floor measures what the wrapper itself costs, so
- * bench.c subtracts it exactly.
+ * (bench_next[0]). The same wrapper in front of xdp_floor measures what
+ * the wrapper itself costs, so bench.c subtracts it exactly.
+ *
+ * xdp_floor_lru, xdp_floor_hash: the floor plus one insert into a map shaped
+ * like conntrack, to show what a connection-table insert costs by itself.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -180,15 +182,16 @@ int xdp_bench_wrap(struct xdp_md *ctx)
 		 * hashes the address only). 2^31 distinct 5-tuples.
 		 */
 		__u64 seq;
+		__be32 saddr;
+		__be16 sport;
+		__u32 d = 0;
 
 		if (bench_newflow == 2 && bench_mod)
 			seq = bench_base + bench_cyc++ % bench_mod;
 		else
 			seq = bench_seq++;
-		__be32 saddr = iph->saddr | bpf_htonl(seq & 0xffff);
-		__be16 sport = bpf_htons(1024 + ((seq >> 16) & 0x7fff));
-		__u32 d = 0;
-
+		saddr = iph->saddr | bpf_htonl(seq & 0xffff);
+		sport = bpf_htons(1024 + ((seq >> 16) & 0x7fff));
 		d = csum_delta32(d, iph->saddr, saddr);
 		csum_apply(&iph->check, d);
 		d = csum_delta16(d, tcp->source, sport);

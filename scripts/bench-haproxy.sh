@@ -17,13 +17,22 @@
 #               through an established flow (XDP: path 1+2 and 3)
 #   close       `Connection: close`: every request is a new TCP connection
 #               (XDP: the new-flow path, SNAT port claim, conntrack insert)
-# and prints requests/s and latency for both LBs, and their ratio.
+# and prints requests/s and latency for both LBs, and their ratio, with the
+# client's TCP counters (connections, SYN retransmits), the backends'
+# (accepted, SYNs refused in TIME_WAIT) and kha-xdp's vip_stats and drop
+# reasons. The close load is run a third time with kha-xdp's widest SNAT
+# range (--snat-ports 1024-65535, "kha-xdp-w"): docs/benchmarks.md explains
+# what the default range does under this load.
 #
 # Everything lives in namespaces named bnhp<pid>-*, removed on exit.
 # Usage: scripts/bench-haproxy.sh [DURATION_SECONDS] (default 10)
 #   The machine has 2 CPUs shared by wrk, the LB and the backends: the
 #   numbers compare the two LBs' cost on this box, not line rate.
+#
+# R[] holds space-separated fields that `set --` splits on purpose:
+# shellcheck disable=SC2086
 set -u
+# shellcheck source=scripts/lab.sh
 . "$(dirname "$0")/lab.sh"
 
 DURATION=${1:-10}
@@ -102,12 +111,12 @@ tcp_stat() {
 
 # be_stat FIELD...: the same, summed over the three backends
 be_stat() {
-	local i f out=() v
+	local i f sum=() v
 	for i in 1 2 3; do
-		v=($(tcp_stat "b$i" "$@"))
-		for f in "${!v[@]}"; do out[f]=$((${out[f]:-0} + v[f])); done
+		read -ra v <<<"$(tcp_stat "b$i" "$@")"
+		for f in "${!v[@]}"; do sum[f]=$((${sum[f]:-0} + v[f])); done
 	done
-	echo "${out[@]}"
+	echo "${sum[@]}"
 }
 
 declare -A R=()
@@ -115,15 +124,15 @@ declare -A R=()
 # counters around it; the result line goes into R[LB-LOAD]
 measure_load() {
 	local lb=$1 load=$2 line s0 s1 b0 b1
-	b0=($(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait))
-	s0=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
+	read -ra b0 <<<"$(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait)"
+	read -ra s0 <<<"$(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens)"
 	if [ "$load" = close ]; then
 		line=$(run_wrk "$lb-$load" -H "Connection: close")
 	else
 		line=$(run_wrk "$lb-$load")
 	fi
-	s1=($(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens))
-	b1=($(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait))
+	read -ra s1 <<<"$(tcp_stat c TCPSynRetrans RetransSegs ActiveOpens)"
+	read -ra b1 <<<"$(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait)"
 	R[$lb-$load]="$line $((s1[2] - s0[2])) $((s1[0] - s0[0])) $((s1[1] - s0[1]))"
 	echo "# $line; client: connections $((s1[2] - s0[2])), SYN retransmits $((s1[0] - s0[0])), retransmitted segments $((s1[1] - s0[1]));" \
 		"backends: accepted $((b1[0] - b0[0])), SYNs refused by PAWS in TIME_WAIT $((b1[1] - b0[1])), TIME_WAIT ACKs rate-limited $((b1[2] - b0[2]))"
