@@ -280,28 +280,6 @@ lab_client() {
 	lab_exec "$n" "$LAB_PY" "$LAB_TOOLS/client.py" "$@"
 }
 
-# lab_counters MAPFILE INDEX: "packets bytes new_flows" summed over CPUs
-# from a pinned per-CPU array of struct kha_counters
-lab_counters() {
-	bpftool -j map lookup pinned "$1" key $(lab_u32_key "$2") 2>/dev/null |
-		"$LAB_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-if isinstance(d, list):
-    d = d[0]
-tot = {"packets": 0, "bytes": 0, "new_flows": 0}
-for v in d.get("values", []):
-    for k in tot:
-        tot[k] += int(v["value"][k])
-print(tot["packets"], tot["bytes"], tot["new_flows"])'
-}
-
-# lab_u32_key N: N as the four little-endian key bytes bpftool wants
-lab_u32_key() {
-	printf '%d %d %d %d' $(($1 & 255)) $((($1 >> 8) & 255)) \
-		$((($1 >> 16) & 255)) $((($1 >> 24) & 255))
-}
-
 # lab_tcp_segs NAME: TCP segments sent by NAME's stack so far
 # (OutSegs + RetransSegs from /proc/net/snmp, which is per netns)
 lab_tcp_segs() {
