@@ -4,6 +4,7 @@
  * for the protocol.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,23 +401,9 @@ int kha_status_write(FILE *f, bool json, const struct kha_status_ctx *c)
 				c->local_tc ? "true" : "false",
 				c->local_cgroup ? "true" : "false");
 		if (c->vrrp) {
-			const struct kha_vrrp_status *v = c->vrrp;
-			char m[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &v->master, m, sizeof(m));
-			fprintf(f, ",\"vrrp\":{\"state\":\"%s\",\"version\":%d,"
-				   "\"vrid\":%d,\"priority\":%d,"
-				   "\"effective_priority\":%d,\"master\":\"%s\","
-				   "\"fault_backend\":%s,\"fault_dataplane\":%s,"
-				   "\"fault_link\":%s,\"last_transition\":%ld,"
-				   "\"last_reason\":\"%s\"}",
-				vrrp_state_str(v->state), v->version, v->vrid,
-				v->priority, v->effective_priority, m,
-				v->fault_backend ? "true" : "false",
-				v->fault_dataplane ? "true" : "false",
-				v->fault_link ? "true" : "false",
-				(long)v->last_transition,
-				kha_vrrp_reason_name(v->last_reason));
+			/* one renderer for the VRRP object: vrrp_io.c's */
+			fputs(",\"vrrp\":", f);
+			kha_vrrp_status_json(c->vrrp, f);
 		}
 		fprintf(f, ",\"vips\":[");
 		for (i = 0; i < nv; i++) {
@@ -528,6 +515,12 @@ int kha_status_write(FILE *f, bool json, const struct kha_status_ctx *c)
 			v->fault_dataplane ? " [data plane detached]" : "",
 			v->fault_link ? " [link down]" : "", m, when,
 			kha_vrrp_reason_name(v->last_reason));
+		/* a non-zero drop count is how a config difference with a
+		 * keepalived peer shows during a migration (docs/vrrp.md) */
+		for (j = 0; j < KHA_VRRP_DROP_MAX; j++)
+			if (v->drops[j])
+				fprintf(f, "vrrp: %" PRIu64 " adverts ignored: %s\n",
+					v->drops[j], kha_vrrp_drop_name(j));
 	}
 	for (i = 0; i < nv; i++) {
 		struct kha_counters vc = {};

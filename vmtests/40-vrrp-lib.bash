@@ -19,7 +19,7 @@ ROOT=$PWD
 T=${VRRP_TAG:-vr}$$
 VIP=10.99.0.100
 WORK=$(mktemp -d /tmp/$T.XXXX)
-KHA_MODE=${KHA_VRRP_MODE:-${KHA_MODE:-driver}}
+KHA_MODE=${KHA_VRRP_MODE:-${KHA_MODE:-daemon}}
 KHA_VRRP_BIN=${KHA_VRRP_BIN:-$ROOT/build/tests/vrrp_node}
 KHA_BIN=${KHA_BIN:-$ROOT/build/kha-xdp}
 declare -A PID KIND
