@@ -91,14 +91,19 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
  * and healthy, even when drained (weight 0: no longer in the ring). If it
  * is gone, or its id now names another address, the flow is re-selected.
  */
-static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
-				       const struct kha_ct *ct)
+static __always_inline int ct_backend_ok(const struct kha_ct *ct)
 {
 	struct kha_backend *be;
 
 	be = bpf_map_lookup_elem(&backends, &ct->backend_id);
-	if (!be || !backend_usable(be) || be->addr.v4 != ct->backend.v4 ||
-	    be->port != ct->backend_port)
+	return be && backend_usable(be) && be->addr.v4 == ct->backend.v4 &&
+	       be->port == ct->backend_port;
+}
+
+static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
+				       const struct kha_ct *ct)
+{
+	if (!ct_backend_ok(ct))
 		return KHA_CONTINUE;
 	return to_backend(ctx, p, ct, 0);
 }
@@ -110,13 +115,14 @@ static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
 static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 				    const struct kha_lb_config *cfg,
 				    const struct kha_vip *vip,
-				    struct kha_ct *old)
+				    struct kha_ct *old, int unlooked)
 {
 	struct kha_flow_key key = {}, rkey = {};
 	struct kha_snat rval = {};
 	struct kha_ct ct = {};
 	struct kha_backend *be;
 	__u32 backend_id = 0;
+	int fresh = 1;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
@@ -166,11 +172,39 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	}
 
 	flow_key_of(p, &key);
-	if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY)) {
-		bpf_map_delete_elem(&snat, &rkey);
-		return drop(KHA_R_ct_insert_fail);
+	if (!unlooked) {
+		if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY))
+			goto fail;
+		return to_backend(ctx, p, &ct, 1);
 	}
-	return to_backend(ctx, p, &ct, 1);
+	/*
+	 * A SYN nobody looked up: BPF_NOEXIST is the lookup. A flow that
+	 * exists after all (a retransmitted SYN) keeps its backend and port
+	 * when it still may, exactly as established() would have kept it,
+	 * and gives back what this packet claimed; otherwise it is
+	 * re-selected onto what was just claimed.
+	 */
+	if (!bpf_map_update_elem(&conntrack, &key, &ct, BPF_NOEXIST))
+		return to_backend(ctx, p, &ct, 1);
+	old = bpf_map_lookup_elem(&conntrack, &key);
+	if (old && ct_backend_ok(old)) {
+		/* a local claim is keyed by the client: the old one if same */
+		if (ct.snat_port || old->backend_id != backend_id)
+			bpf_map_delete_elem(&snat, &rkey);
+		ct = *old;
+		fresh = 0;
+	} else {
+		if (old) {
+			kha_count(KHA_R_reselect);
+			snat_release(p, old);
+		}
+		if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY))
+			goto fail;
+	}
+	return to_backend(ctx, p, &ct, fresh);
+fail:
+	bpf_map_delete_elem(&snat, &rkey);
+	return drop(KHA_R_ct_insert_fail);
 }
 
 SEC("xdp")
@@ -183,7 +217,7 @@ int xdp_lb(struct xdp_md *ctx)
 	struct kha_ct *ct;
 	struct pkt p;
 	__u32 zero = 0;
-	int verdict;
+	int verdict, unlooked = 0;
 
 	/* Ethernet / IPv4 / TCP or ICMP; everything else is the kernel's */
 	verdict = parse_packet(ctx, &p);
@@ -204,9 +238,16 @@ int xdp_lb(struct xdp_md *ctx)
 	if (verdict != KHA_CONTINUE)
 		return verdict;
 
-	/* an established flow keeps its backend (one lookup: the fast path) */
+	/*
+	 * An established flow keeps its backend (one lookup: the fast path).
+	 * A clean SYN skips the lookup: it is nearly always new, and its
+	 * conntrack insert (BPF_NOEXIST) finds the rare one that is not.
+	 */
+	if (!p.bad && (void *)(p.tcp + 1) <= p.data_end && p.tcp->syn &&
+	    !p.tcp->ack && !p.tcp->rst)
+		unlooked = 1;
 	flow_key_of(&p, &key);
-	ct = bpf_map_lookup_elem(&conntrack, &key);
+	ct = unlooked ? NULL : bpf_map_lookup_elem(&conntrack, &key);
 	if (ct) {
 		if (p.bad)
 			return drop_bad(&p);
@@ -227,5 +268,5 @@ int xdp_lb(struct xdp_md *ctx)
 		return drop_bad(&p);
 
 	/* a new flow, or one whose backend is gone */
-	return new_flow(ctx, &p, cfg, vip, ct);
+	return new_flow(ctx, &p, cfg, vip, ct, unlooked);
 }

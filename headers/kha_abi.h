@@ -44,6 +44,13 @@
 #ifndef KHA_CT_ENTRIES
 #define KHA_CT_ENTRIES 262144
 #endif
+/*
+ * conntrack and snat use per-CPU LRU lists (bpf/maps.h) only while each
+ * possible CPU's share of KHA_CT_ENTRIES stays at least this many flows.
+ */
+#ifndef KHA_CT_PERCPU_MIN
+#define KHA_CT_PERCPU_MIN 65536
+#endif
 /* Attempts to claim a free SNAT source port before giving up. */
 #ifndef KHA_SNAT_RETRIES
 #define KHA_SNAT_RETRIES 8

@@ -797,6 +797,52 @@ static void check_reused(const struct row *r)
 	push_backend(f2_backend);
 }
 
+/*
+ * A SYN is not looked up before its conntrack insert (BPF_NOEXIST finds the
+ * flow instead): a retransmitted SYN of a live flow must still keep its
+ * backend and SNAT port, and must not leave a second port claimed.
+ */
+static struct kha_ct syn_again_ct;
+static long syn_again_snat;
+
+static long snat_entries(void)
+{
+	struct kha_flow_key k, next;
+	int fd = bpf_map__fd(skel->maps.snat);
+	void *prev = NULL;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		n++;
+		k = next;
+		prev = &k;
+	}
+	return n;
+}
+
+static void syn_again_setup(void)
+{
+	drain_f2_backend();
+	ct_get(F2.client, F2.cport, VIP(F2.vip), &syn_again_ct);
+	syn_again_snat = snat_entries();
+}
+
+static void check_syn_again(const struct row *r)
+{
+	struct kha_ct ct = {};
+	long n = snat_entries();
+
+	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
+	CHECK(ct.backend_id == syn_again_ct.backend_id &&
+		      ct.snat_port == syn_again_ct.snat_port,
+	      "%s: flow moved from backend %u port %u to %u port %u", r->name,
+	      syn_again_ct.backend_id, ntohs(syn_again_ct.snat_port),
+	      ct.backend_id, ntohs(ct.snat_port));
+	CHECK(n == syn_again_snat, "%s: %ld snat entries, before %ld",
+	      r->name, n, syn_again_snat);
+	check_drained(r); /* and undrain */
+}
+
 static size_t expect_backend_f2(const struct row *r, uint8_t *exp)
 {
 	struct row c = *r;
@@ -1182,9 +1228,15 @@ static const struct row rows_changes[] = {
 	{ "drained backend keeps its flow (after drain)", drain_f2_backend,
 	  IN_CLIENT, F2, DATA(20), NULL, XDP_TX, EXP_CUSTOM, 0,
 	  expect_backend_f2, -1, 0, check_drained },
+	{ "drained backend: a retransmitted SYN keeps backend and port",
+	  syn_again_setup, IN_CLIENT, F2, SYN(1), NULL, XDP_TX, EXP_CUSTOM, 0,
+	  expect_backend_f2, -1, 0, check_syn_again },
 	{ "removed backend: flow re-selected", remove_f1_backend, IN_CLIENT,
 	  F1, DATA(5), NULL, XDP_TX, EXP_BACKEND, -1, NULL, KHA_R_reselect, 1,
 	  check_reselected },
+	{ "removed backend: a retransmitted SYN re-selects", remove_f1_backend,
+	  IN_CLIENT, F1, SYN(1), NULL, XDP_TX, EXP_BACKEND, -1, NULL,
+	  KHA_R_reselect, 1, check_reselected },
 	{ "backend id reused for another address: re-selected", reuse_f2_id,
 	  IN_CLIENT, F2, DATA(6), NULL, XDP_TX, EXP_CUSTOM, 0,
 	  expect_backend_f2, KHA_R_reselect, 1, check_reused },
@@ -1198,6 +1250,9 @@ static const struct row rows_local[] = {
 	{ "local backend: established", NULL, IN_CLIENT, F_LOCAL, DATA(99),
 	  NULL, XDP_PASS, EXP_BACKEND, 5, NULL, KHA_R_pass_local_backend, 0,
 	  NULL },
+	{ "local backend: a retransmitted SYN keeps its flow", NULL, IN_CLIENT,
+	  F_LOCAL, SYN(3), NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
+	  KHA_R_pass_local_backend, 0, NULL },
 };
 
 static const struct row rows_forwarding[] = {

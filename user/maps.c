@@ -247,10 +247,13 @@ static struct bpf_program *xdp_prog_of(struct xdp_lb *skel)
 static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 		     char *err, size_t errlen)
 {
+	int ncpu = libbpf_num_possible_cpus();
 	struct xdp_lb *skel;
 	char path[PATH_MAX];
 	int i, ret;
 
+	if (ncpu < 1)
+		ncpu = 1; /* unknown: assume the per-CPU share is whole */
 	skel = xdp_lb__open();
 	if (!skel) {
 		ret = -errno;
@@ -271,6 +274,15 @@ static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 		if (i == KHA_MAP_RINGS)
 			bpf_map__set_max_entries(m, KHA_MAX_VIPS * 2 *
 							    dp->ring_size);
+		/*
+		 * Per-CPU LRU lists (bpf/maps.h) split the table between the
+		 * possible CPUs; where a CPU's share would be too small for
+		 * the flows one RX queue may carry, use the common list.
+		 */
+		if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT) &&
+		    bpf_map__max_entries(m) / ncpu < KHA_CT_PERCPU_MIN)
+			bpf_map__set_map_flags(m, bpf_map__map_flags(m) &
+						  ~BPF_F_NO_COMMON_LRU);
 		if (reuse) {
 			ret = bpf_map__reuse_fd(m, dp->fds[i]);
 		} else {
