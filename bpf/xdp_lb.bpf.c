@@ -123,6 +123,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_backend *be;
 	__u32 backend_id = 0;
 	int fresh = 1;
+	long err;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
@@ -171,12 +172,6 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		ct.snat_port = rkey.dport;
 	}
 
-	flow_key_of(p, &key);
-	if (!unlooked) {
-		if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY))
-			goto fail;
-		return to_backend(ctx, p, &ct, 1);
-	}
 	/*
 	 * A SYN nobody looked up: BPF_NOEXIST is the lookup. A flow that
 	 * exists after all (a retransmitted SYN) keeps its backend and port
@@ -184,27 +179,35 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	 * and gives back what this packet claimed; otherwise it is
 	 * re-selected onto what was just claimed.
 	 */
-	if (!bpf_map_update_elem(&conntrack, &key, &ct, BPF_NOEXIST))
-		return to_backend(ctx, p, &ct, 1);
-	old = bpf_map_lookup_elem(&conntrack, &key);
-	if (old && ct_backend_ok(old)) {
-		/* a local claim is keyed by the client: the old one if same */
-		if (ct.snat_port || old->backend_id != backend_id)
-			bpf_map_delete_elem(&snat, &rkey);
-		ct = *old;
-		fresh = 0;
-	} else {
-		if (old) {
-			kha_count(KHA_R_reselect);
-			snat_release(p, old);
+	flow_key_of(p, &key);
+	err = bpf_map_update_elem(&conntrack, &key, &ct,
+				  unlooked ? BPF_NOEXIST : BPF_ANY);
+	if (err && unlooked) {
+		old = bpf_map_lookup_elem(&conntrack, &key);
+		if (old && ct_backend_ok(old)) {
+			/*
+			 * a local claim is keyed by the client: on the old
+			 * flow's own local backend it is the old flow's entry
+			 */
+			if (ct.snat_port || old->backend_id != backend_id)
+				bpf_map_delete_elem(&snat, &rkey);
+			ct = *old;
+			fresh = 0;
+			err = 0;
+		} else {
+			if (old) {
+				kha_count(KHA_R_reselect);
+				snat_release(p, old);
+			}
+			err = bpf_map_update_elem(&conntrack, &key, &ct,
+						  BPF_ANY);
 		}
-		if (bpf_map_update_elem(&conntrack, &key, &ct, BPF_ANY))
-			goto fail;
+	}
+	if (err) {
+		bpf_map_delete_elem(&snat, &rkey);
+		return drop(KHA_R_ct_insert_fail);
 	}
 	return to_backend(ctx, p, &ct, fresh);
-fail:
-	bpf_map_delete_elem(&snat, &rkey);
-	return drop(KHA_R_ct_insert_fail);
 }
 
 SEC("xdp")
