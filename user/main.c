@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/stat.h>
+#include <bpf/bpf.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "maglev.h"
 #include "maps.h"
+#include "../headers/kha_hash.h"
 
 static const char usage_text[] =
 	"usage: kha-xdp COMMAND [options]\n"
@@ -35,6 +37,7 @@ static const char usage_text[] =
 	"      [--on-exit auto|stop|keep]\n"
 	"  status [IFACE] [--json] [-c FILE] [--pin-root DIR] [--ctl-socket PATH]\n"
 	"  backend drain|enable ADDR:PORT [-c FILE] [--ctl-socket PATH]\n"
+	"  which CLIENT-ADDR [IFACE] [-c FILE] [--pin-root DIR]\n"
 	"\n"
 	"common: -v/--verbose (debug log), -h/--help\n"
 	"See docs/cli.md.\n";
@@ -634,6 +637,89 @@ static int cmd_run(struct cli *c)
 	return kha_daemon_run(&o);
 }
 
+/* ---- which ---- */
+
+/*
+ * Which backend a new connection from CLIENT gets, read from the live
+ * tables exactly as the XDP program reads them (slot from the client
+ * address, active generation, backend id): the answer to haproxy users'
+ * "where does `balance source` send this client?".
+ */
+static int which_on(const char *ifname, const char *root, struct in_addr client)
+{
+	struct kha_dp_view_vip *vv;
+	struct kha_lb_config lc = {};
+	struct kha_addr ca = { .v4 = client.s_addr };
+	char err[512], va[64], ba[64], cs[INET_ADDRSTRLEN];
+	struct kha_dp dp;
+	int n = 0, i, j, ret;
+
+	ret = kha_dp_adopt(&dp, ifname, root, err, sizeof(err));
+	if (ret && ret != -ENOLINK) {
+		if (ret == -ENOENT)
+			return fail("%s: kha-xdp is not attached (nothing pinned in %s/%s)",
+				    ifname, root, ifname);
+		return fail("%s", err);
+	}
+	vv = calloc(KHA_MAX_VIPS, sizeof(*vv));
+	if (!vv || kha_dp_get_lb_config(&dp, &lc) ||
+	    kha_dp_read_view(&dp, vv, KHA_MAX_VIPS, &n)) {
+		free(vv);
+		kha_dp_close(&dp);
+		return fail("%s: cannot read the maps in %s", ifname, dp.dir);
+	}
+	inet_ntop(AF_INET, &client, cs, sizeof(cs));
+	for (i = 0; i < n; i++) {
+		uint32_t slot = kha_slot_of(&ca, lc.ring_size);
+		uint32_t idx = kha_ring_index(vv[i].vip.vip_id,
+					      vv[i].state.active_gen & 1, slot,
+					      lc.ring_size);
+		uint32_t id = KHA_NO_BACKEND;
+		const struct kha_backend *be = NULL;
+
+		kha_addr_port_str(&vv[i].key.addr, ntohs(vv[i].key.port), va,
+				  sizeof(va));
+		if (bpf_map_lookup_elem(dp.fds[KHA_MAP_RINGS], &idx, &id))
+			id = KHA_NO_BACKEND;
+		for (j = 0; j < vv[i].nr_backends; j++)
+			if (vv[i].backends[j].id == id)
+				be = &vv[i].backends[j].be;
+		if (!be) {
+			printf("vip %s: client %s -> no backend (empty table: connections are refused)\n",
+			       va, cs);
+			continue;
+		}
+		printf("vip %s: client %s -> backend %s (id %u, slot %u, generation %u)\n",
+		       va, cs, kha_addr_port_str(&be->addr, ntohs(be->port), ba,
+						 sizeof(ba)),
+		       id, slot, vv[i].state.active_gen & 1);
+	}
+	free(vv);
+	kha_dp_close(&dp);
+	return 0;
+}
+
+static int cmd_which(struct cli *c)
+{
+	bool have_cfg = try_config(c);
+	const char *root, *ifname;
+	struct in_addr client;
+
+	if (c->conf_given && !have_cfg)
+		return 1;
+	if (c->nargs < 1 || c->nargs > 2)
+		return fail("which: expected a client address and optionally an interface (kha-xdp which 10.0.0.7 eth0)");
+	if (inet_pton(AF_INET, c->args[0], &client) != 1)
+		return fail("which: %s: not an IPv4 address", c->args[0]);
+	root = c->pin_root ? c->pin_root :
+	       have_cfg ? c->cfg->pin_root : KHA_PIN_ROOT_DEFAULT;
+	ifname = c->nargs == 2 ? c->args[1] :
+		 have_cfg && c->cfg->ifname[0] ? c->cfg->ifname : NULL;
+	if (!ifname)
+		return fail("which: name the interface (no config file says which)");
+	return which_on(ifname, root, client);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c = { .conf = KHA_CONF_DEFAULT };
@@ -676,6 +762,8 @@ int main(int argc, char **argv)
 		ret = cmd_status(&c);
 	else if (!strcmp(c.cmd, "backend"))
 		ret = cmd_backend(&c);
+	else if (!strcmp(c.cmd, "which"))
+		ret = cmd_which(&c);
 	else {
 		fail("%s: unknown command", c.cmd);
 		usage(stderr);

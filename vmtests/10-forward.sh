@@ -121,6 +121,18 @@ check "each client address lands on the predicted backend: $landed/12" test $lan
 check "backends see the VIP with a port from the SNAT range (full NAT): $natted/12" \
 	test $natted -eq 12
 
+# `kha-xdp which CLIENT` reads the live table as the data plane does: it
+# must name the backend each client really landed on
+which_ok=0
+for c in "${CLIENTS[@]}"; do
+	l=$(echo "$xout" | grep "^xfer from=$c:")
+	bl=$(sed -n 's/.* backend_local=\([^ ]*\) .*/\1/p' <<<"$l")
+	w=$(lab_kha lb which "$c" eth0 --pin-root "$LAB_PIN" 2>&1)
+	[ -n "$bl" ] && grep -q "client $c -> backend $bl " <<<"$w" && which_ok=$((which_ok + 1))
+	[ $which_ok -eq 0 ] && lab_log "which $c: $w (landed on $bl)"
+done
+check "kha-xdp which names the backend each client landed on: $which_ok/12" test $which_ok -eq 12
+
 # --- counters -------------------------------------------------------------
 m=$($MAPS --json "$LAB_PIN/eth0") || lab_die "cannot read the pinned maps"
 $MAPS "$LAB_PIN/eth0" | sed 's/^/#   /'
