@@ -76,8 +76,8 @@ check "Type=notify, Restart=on-failure, ExecReload sends SIGHUP to \$MAINPID" \
 CAPS=$(prop CapabilityBoundingSet)
 check "capabilities: exactly CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW ($CAPS)" \
 	test "$(echo $CAPS | tr ' ' '\n' | sort | tr '\n' ' ')" = "CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_PERFMON "
-check "filesystem protections: ProtectSystem=strict, pins and socket writable, NoNewPrivileges" \
-	test "$(prop ProtectSystem)" = strict -a "$(prop ReadWritePaths)" = /sys/fs/bpf \
+check "filesystem protections: ProtectSystem=strict, pins, socket and per-interface IPv4 knobs writable, NoNewPrivileges" \
+	test "$(prop ProtectSystem)" = strict -a "$(prop ReadWritePaths)" = "/sys/fs/bpf /proc/sys/net/ipv4/conf" \
 	-a "$(prop RuntimeDirectory)" = kha-xdp -a "$(prop NoNewPrivileges)" = yes \
 	-a "$(prop ProtectHome)" = yes -a "$(prop PrivateTmp)" = yes
 
