@@ -70,7 +70,12 @@ check "new connections of the drained backend's clients go elsewhere, as predict
 	test $moved -gt 0 -a $moved_ok -eq $moved
 check "the other clients did not move ($stayed_ok/$stayed), bytes intact ($SHA_OK/12)" \
 	test $stayed_ok -eq $stayed -a $SHA_OK -eq 12
-sleep 1 # the streams keep exchanging data with the drained backend
+# the streams keep exchanging data with the drained backend
+e0=$(lab_maps "[b['packets'] for b in d['backends'] if b['addr']=='$VICTIM'][0]")
+sleep 1
+e1=$(lab_maps "[b['packets'] for b in d['backends'] if b['addr']=='$VICTIM'][0]")
+check "established connections to the drained backend still carry packets ($e0 -> $e1)" \
+	test "$e1" -gt "$e0"
 
 # --- enable --------------------------------------------------------------
 out=$(lab_kha lb backend enable "$VICTIM" -c "$LAB_DIR/kha.conf" 2>&1)
