@@ -398,16 +398,18 @@ static __always_inline __u32 snat_ticks(__u64 now_ns)
 /*
  * Take over the port of an idle entry: the old flow's conntrack entry goes
  * (its next packet, if any, becomes a new flow and the backend answers it
- * with a reset), then the entry is rewritten for the new flow. Two CPUs
- * drawing the same idle port in the same few nanoseconds could both take
- * it; the idle time is re-read just before the write to keep that window
- * at a few instructions.
+ * with a reset), unless its client has since reopened that 4-tuple as a new
+ * flow with another port. Then the entry is rewritten for the new flow. Two
+ * CPUs drawing the same idle port in the same few nanoseconds could both
+ * take it; the idle time is re-read just before the write to keep that
+ * window at a few instructions.
  */
 static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
 					const struct kha_snat *rval, __u32 now)
 {
 	struct kha_flow_key old_ct = {};
 	struct kha_snat *old;
+	struct kha_ct *ct;
 
 	old = bpf_map_lookup_elem(&snat, rkey);
 	if (!old || now - old->last_seen <= KHA_SNAT_IDLE_TICKS)
@@ -421,7 +423,10 @@ static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
 	if (now - *(volatile __u32 *)&old->last_seen <= KHA_SNAT_IDLE_TICKS)
 		return -1;
 	old->last_seen = now;
-	bpf_map_delete_elem(&conntrack, &old_ct);
+	ct = bpf_map_lookup_elem(&conntrack, &old_ct);
+	if (ct && ct->snat_port == rkey->dport &&
+	    ct->backend.v4 == rkey->src.v4)
+		bpf_map_delete_elem(&conntrack, &old_ct);
 	if (bpf_map_update_elem(&snat, rkey, rval, BPF_EXIST))
 		return -1;
 	kha_count(KHA_R_snat_reclaimed);
@@ -461,34 +466,111 @@ static __always_inline int snat_claim(const struct kha_lb_config *cfg,
 	return -1;
 }
 
-/* A reply refreshes its entry; a reset lets the port go soon. */
-static __always_inline void snat_touch(struct kha_snat *s, int rst,
+/*
+ * Closing. A FIN or RST is recorded once per side and kind in the flow's
+ * `snat` entry (kha_snat.flags), which then sets how long the port is held
+ * after the flow's last packet: last_seen is written KHA_SNAT_IDLE_TICKS -
+ * hold ticks in the past, so snat_reclaim() needs no second clock.
+ *   open, or closed one way only   KHA_SNAT_IDLE_TICKS (a reply refreshes)
+ *   reset by either side           KHA_SNAT_RST_TICKS  (nobody waits)
+ *   FIN both ways, client's first  KHA_SNAT_CLOSE_TICKS (TIME_WAIT on the
+ *                                  client; the backend wants its last ACK)
+ *   FIN both ways, backend's first KHA_SNAT_TW_TICKS   (TIME_WAIT on the
+ *                                  backend, for exactly VIP:port)
+ * Both sides' FINs may be recorded on two CPUs at once and one bit lost:
+ * the entry then keeps the idle hold, the safe side.
+ */
+#define KHA_TCP_CLOSING (TCP_FLAG_FIN | TCP_FLAG_RST) /* tcp_flag_word() */
+
+static __always_inline __u32 snat_hold(__u32 flags)
+{
+	if (flags & KHA_SNAT_F_RST)
+		return KHA_SNAT_RST_TICKS;
+	if ((flags & KHA_SNAT_F_FIN_BOTH) != KHA_SNAT_F_FIN_BOTH)
+		return KHA_SNAT_IDLE_TICKS;
+	if (flags & KHA_SNAT_F_BACKEND_FIRST)
+		return KHA_SNAT_TW_TICKS;
+	return KHA_SNAT_CLOSE_TICKS;
+}
+
+/* @fin: KHA_SNAT_F_CLIENT_FIN or _BACKEND_FIN; @tcpf: FIN/RST bits */
+static __always_inline __u32 snat_closing(struct kha_snat *s, __u32 fin,
+					  __u32 tcpf)
+{
+	__u32 f = s->flags, add = 0;
+
+	if (tcpf & TCP_FLAG_RST)
+		add |= KHA_SNAT_F_RST;
+	if (tcpf & TCP_FLAG_FIN) {
+		add |= fin;
+		if (fin == KHA_SNAT_F_BACKEND_FIN &&
+		    !(f & KHA_SNAT_F_CLIENT_FIN))
+			add |= KHA_SNAT_F_BACKEND_FIRST;
+	}
+	if ((f & add) != add) /* once, not on every retransmission */
+		s->flags = f | add;
+	return f | add;
+}
+
+/*
+ * A reply (or the client's FIN/RST) refreshes the entry: the hold of its
+ * state, counted from now. One write a tick, not one a packet.
+ */
+static __always_inline void snat_touch(struct kha_snat *s, __u32 flags,
 				       __u64 now_ns)
 {
 	__u32 now = snat_ticks(now_ns);
 
-	if (rst)
-		now -= KHA_SNAT_IDLE_TICKS - KHA_SNAT_RST_TICKS;
-	if (s->last_seen != now) /* one write a tick, not one a packet */
+	if (flags) /* closing or closed: a shorter hold */
+		now -= KHA_SNAT_IDLE_TICKS - snat_hold(flags);
+	if (s->last_seen != now)
 		s->last_seen = now;
 }
 
-/* The client reset its flow: the same for the flow's entry. */
-static __always_inline void snat_client_rst(const struct pkt *p,
-					    const struct kha_ct *ct)
+/* The flow's `snat` entry, if it still is the flow's (remote flows only). */
+static __always_inline struct kha_snat *snat_owned(const struct pkt *p,
+						   const struct kha_ct *ct,
+						   struct kha_flow_key *rkey)
+{
+	struct kha_snat *s;
+
+	rkey->src = ct->backend;
+	rkey->dst.v4 = p->iph->daddr;
+	rkey->sport = ct->backend_port;
+	rkey->dport = ct->snat_port;
+	rkey->proto = IPPROTO_TCP;
+	rkey->family = KHA_AF_INET;
+	s = bpf_map_lookup_elem(&snat, rkey);
+	if (!s || s->client.v4 != p->iph->saddr ||
+	    s->client_port != p->tcp->source)
+		return NULL;
+	return s;
+}
+
+/*
+ * The client sent FIN or RST (@tcpf), not yet recorded: mark the flow
+ * (a later SYN on this 4-tuple is a new connection) and its entry.
+ */
+static __always_inline void ct_client_closing(const struct pkt *p,
+					      struct kha_ct *ct, __u32 tcpf)
 {
 	struct kha_flow_key rkey = {};
 	struct kha_snat *s;
+	__u32 add = 0;
 
-	rkey.src = ct->backend;
-	rkey.dst.v4 = p->iph->daddr;
-	rkey.sport = ct->backend_port;
-	rkey.dport = ct->snat_port;
-	rkey.proto = IPPROTO_TCP;
-	rkey.family = KHA_AF_INET;
-	s = bpf_map_lookup_elem(&snat, &rkey);
+	if (tcpf & TCP_FLAG_FIN)
+		add |= KHA_CT_F_CLIENT_FIN;
+	if (tcpf & TCP_FLAG_RST)
+		add |= KHA_CT_F_CLIENT_RST;
+	if ((ct->flags & add) == add)
+		return;
+	ct->flags |= add;
+	if (!ct->snat_port)
+		return;
+	s = snat_owned(p, ct, &rkey);
 	if (s)
-		snat_touch(s, 1, coarse_now());
+		snat_touch(s, snat_closing(s, KHA_SNAT_F_CLIENT_FIN, tcpf),
+			   coarse_now());
 }
 
 /* The reverse entry a flow owns, so a re-selected flow can free it. */
@@ -509,6 +591,41 @@ static __always_inline void snat_release(const struct pkt *p,
 		rkey.dport = p->tcp->source;
 	}
 	bpf_map_delete_elem(&snat, &rkey);
+}
+
+/*
+ * A SYN on the 4-tuple of a flow that is closing or closed (a FIN or RST
+ * seen either way): the client has let the old connection go and opens a
+ * new one, which gets a port of its own (Linux conntrack likewise treats a
+ * SYN in TIME_WAIT/CLOSE as new). The old port is freed at once, unless the
+ * backend closed first: then the backend holds the old VIP:port in
+ * TIME_WAIT, and the entry stays for KHA_SNAT_TW_TICKS. @os, @okey: the old
+ * flow's entry from snat_owned() (NULL for a local flow or when it is no
+ * longer the flow's); @rkey: the new flow's claim.
+ */
+static __always_inline void ct_reopen(const struct pkt *p,
+				      const struct kha_ct *old,
+				      struct kha_snat *os,
+				      struct kha_flow_key *okey,
+				      const struct kha_flow_key *rkey)
+{
+	if (os) {
+		if ((os->flags & (KHA_SNAT_F_RST | KHA_SNAT_F_BACKEND_FIRST)) ==
+		    KHA_SNAT_F_BACKEND_FIRST)
+			snat_touch(os, snat_closing(os, KHA_SNAT_F_CLIENT_FIN,
+						    TCP_FLAG_FIN),
+				   coarse_now());
+		else
+			bpf_map_delete_elem(&snat, okey);
+		return;
+	}
+	/*
+	 * a local flow: its entry is keyed by the client, so on the same
+	 * local backend the new flow's claim has just overwritten it
+	 */
+	if (!old->snat_port && (old->backend.v4 != rkey->src.v4 ||
+				old->backend_port != rkey->sport))
+		snat_release(p, old);
 }
 
 #endif /* KHA_BPF_NAT_H */

@@ -36,6 +36,7 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 	__u16 dport = bpf_ntohs(p->tcp->dest);
 	struct kha_flow_key key = {};
 	struct kha_snat *s;
+	__u32 tcpf, flags;
 	int verdict;
 	__u64 now;
 
@@ -52,7 +53,12 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return XDP_DROP; /* checked by the parser; for the verifier */
 	now = coarse_now();
-	snat_touch(s, p->tcp->rst, now);
+	/* the backend's FIN or RST: recorded once, sets the port's hold */
+	flags = s->flags;
+	tcpf = tcp_flag_word(p->tcp) & KHA_TCP_CLOSING;
+	if (tcpf)
+		flags = snat_closing(s, KHA_SNAT_F_BACKEND_FIN, tcpf);
+	snat_touch(s, flags, now);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
 	verdict = forward_client(ctx, p, now);
 	if (verdict != XDP_DROP)
@@ -62,10 +68,17 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 
 /* Paths 1+2/4, once the backend is known: rewrite and send. */
 static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
-				      const struct kha_ct *ct, int new_flow)
+				      struct kha_ct *ct, int new_flow)
 {
+	__u32 tcpf;
 	int verdict;
 
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return XDP_DROP; /* checked by the parser; for the verifier */
+	/* the client's FIN or RST, once: see ct_client_closing() */
+	tcpf = tcp_flag_word(p->tcp) & KHA_TCP_CLOSING;
+	if (tcpf)
+		ct_client_closing(p, ct, tcpf);
 	if (!ct->snat_port) {
 		/* DNAT only: the local stack answers, tc egress un-NATs */
 		rewrite_tcp4(p, p->iph->saddr, ct->backend.v4, p->tcp->source,
@@ -74,10 +87,6 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 		kha_count(KHA_R_pass_local_backend);
 		return XDP_PASS;
 	}
-	if ((void *)(p->tcp + 1) > p->data_end)
-		return XDP_DROP; /* checked by the parser; for the verifier */
-	if (p->tcp->rst)
-		snat_client_rst(p, ct);
 	rewrite_tcp4(p, p->iph->daddr, ct->backend.v4, ct->snat_port,
 		     ct->backend_port);
 	verdict = forward_backend(ctx, p, ct->backend_id);
@@ -101,7 +110,7 @@ static __always_inline int ct_backend_ok(const struct kha_ct *ct)
 }
 
 static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
-				       const struct kha_ct *ct)
+				       struct kha_ct *ct)
 {
 	if (!ct_backend_ok(ct))
 		return KHA_CONTINUE;
@@ -174,17 +183,31 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 
 	/*
 	 * A SYN nobody looked up: BPF_NOEXIST is the lookup. A flow that
-	 * exists after all (a retransmitted SYN) keeps its backend and port
-	 * when it still may, exactly as established() would have kept it,
-	 * and gives back what this packet claimed; otherwise it is
-	 * re-selected onto what was just claimed.
+	 * exists after all keeps its backend and port when it still may,
+	 * exactly as established() would have kept it, and gives back what
+	 * this packet claimed: a retransmitted SYN. A flow that is closing
+	 * or closed (FIN or RST seen) is reopened: the SYN is a new
+	 * connection on a reused client port and keeps the fresh claim (a
+	 * port other than the old one, whose entry still held it), the old
+	 * one is let go (ct_reopen()). A flow whose backend left is
+	 * re-selected onto the fresh claim.
 	 */
 	flow_key_of(p, &key);
 	err = bpf_map_update_elem(&conntrack, &key, &ct,
 				  unlooked ? BPF_NOEXIST : BPF_ANY);
 	if (err && unlooked) {
+		struct kha_flow_key okey = {};
+		struct kha_snat *os = NULL;
+		int closing = 0;
+
 		old = bpf_map_lookup_elem(&conntrack, &key);
-		if (old && ct_backend_ok(old)) {
+		if (old) {
+			if (old->snat_port)
+				os = snat_owned(p, old, &okey);
+			closing = (old->flags & KHA_CT_F_CLOSING) ||
+				  (os && os->flags);
+		}
+		if (old && !closing && ct_backend_ok(old)) {
 			/*
 			 * a local claim is keyed by the client: on the old
 			 * flow's own local backend it is the old flow's entry
@@ -195,7 +218,9 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			fresh = 0;
 			err = 0;
 		} else {
-			if (old) {
+			if (closing) {
+				ct_reopen(p, old, os, &okey, &rkey);
+			} else if (old) {
 				kha_count(KHA_R_reselect);
 				snat_release(p, old);
 			}

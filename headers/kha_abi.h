@@ -71,6 +71,19 @@
 #ifndef KHA_SNAT_RST_TICKS
 #define KHA_SNAT_RST_TICKS 2
 #endif
+/*
+ * Hold of a closed flow's SNAT port (tc2, docs/datapath.md "Closing"):
+ * FIN both ways, the client's first: the TIME_WAIT is the client's, the
+ * backend only needs its last ACK, ~2 s. The backend's FIN first: the
+ * backend holds TIME_WAIT on VIP:port for 60 s (Linux), so the port
+ * waits ~60 s (56 ticks: at least 60.1 s) before another flow may use it.
+ */
+#ifndef KHA_SNAT_CLOSE_TICKS
+#define KHA_SNAT_CLOSE_TICKS 2
+#endif
+#ifndef KHA_SNAT_TW_TICKS
+#define KHA_SNAT_TW_TICKS 56
+#endif
 #define KHA_SNAT_PORT_LO_DEFAULT 10240
 #define KHA_SNAT_PORT_HI_DEFAULT 32767
 
@@ -100,8 +113,13 @@ struct kha_vip_key {
 
 struct kha_vip {
 	__u32 vip_id;
-	__u32 flags;
+	__u32 flags; /* KHA_CT_F_* */
 };
+
+/* kha_ct.flags: what the client sent to close the flow (set once) */
+#define KHA_CT_F_CLIENT_FIN (1u << 0)
+#define KHA_CT_F_CLIENT_RST (1u << 1)
+#define KHA_CT_F_CLOSING (KHA_CT_F_CLIENT_FIN | KHA_CT_F_CLIENT_RST)
 
 /*
  * Published state of a VIP's Maglev table. Writing active_gen (one aligned
@@ -167,7 +185,15 @@ struct kha_snat {
 		 */
 		__u32 last_seen;
 	};
+	__u32 flags; /* KHA_SNAT_F_*, remote entries; 0 in local ones */
 };
+
+/* kha_snat.flags: how the flow closed, each set once (docs/datapath.md) */
+#define KHA_SNAT_F_CLIENT_FIN (1u << 0)
+#define KHA_SNAT_F_BACKEND_FIN (1u << 1)
+#define KHA_SNAT_F_BACKEND_FIRST (1u << 2) /* backend's FIN came first */
+#define KHA_SNAT_F_RST (1u << 3)           /* either side reset it */
+#define KHA_SNAT_F_FIN_BOTH (KHA_SNAT_F_CLIENT_FIN | KHA_SNAT_F_BACKEND_FIN)
 
 struct kha_counters {
 	__u64 packets;

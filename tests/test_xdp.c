@@ -851,6 +851,247 @@ static size_t expect_backend_f2(const struct row *r, uint8_t *exp)
 	return expect_backend(&c, exp);
 }
 
+/*
+ * Closing (docs/datapath.md "Closing"): flows of VIP 7 (backend 8 only) in
+ * a range of one or two ports from CL_LO, so every claim is predictable.
+ * Time passes by moving an entry's last_seen back, as the data plane would
+ * see it that many ticks later.
+ */
+#define CL_LO 21000
+static const struct flow F_CA = { CLIENT, 41100, 7 };
+static const struct flow F_CB = { CLIENT, 41101, 7 };
+static const struct flow F_CC = { CLIENT, 41102, 7 };
+static uint16_t cl_port, cl_old_port; /* F_CA's (then F_CC's) port */
+static long cl_snat_entries;
+
+#define FIN_ACK { .flags = PKT_TCP_FIN | PKT_TCP_ACK, .seq = 1001, .ack = 77 }
+#define RST_ACK { .flags = PKT_TCP_RST | PKT_TCP_ACK, .seq = 1001, .ack = 77 }
+
+static struct kha_flow_key cl_rkey(uint16_t port)
+{
+	return flow_key(lab_be[8].addr, BE_PORT, VIP(7), port);
+}
+
+static uint16_t port_of(const struct flow *f)
+{
+	struct kha_ct ct = {};
+
+	ct_get(f->client, f->cport, VIP(f->vip), &ct);
+	return ntohs(ct.snat_port);
+}
+
+static void cl_range2(void)
+{
+	set_snat_range(CL_LO, CL_LO + 1);
+}
+
+static void cl_count(void)
+{
+	cl_snat_entries = snat_entries();
+}
+
+/* only the port F_CA (or F_CC) holds now */
+static void cl_range_held(void)
+{
+	set_snat_range(cl_port, cl_port);
+}
+
+static void cl_age(uint16_t port, uint32_t ticks)
+{
+	struct kha_flow_key rk = cl_rkey(port);
+	struct kha_snat sn = {};
+
+	snat_get(rk, &sn);
+	sn.last_seen -= ticks;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.snat), &rk, &sn, BPF_EXIST);
+}
+
+/* the short hold is over (but not the TIME_WAIT one) */
+static void cl_age_short(void)
+{
+	cl_range_held();
+	cl_age(cl_port, KHA_SNAT_CLOSE_TICKS + 1);
+}
+
+static void cl_age_tw(void)
+{
+	cl_age(cl_port, KHA_SNAT_TW_TICKS - KHA_SNAT_CLOSE_TICKS);
+}
+
+/* the entry of @port: owned by @f, with @flags, held for @hold ticks */
+static void cl_check_entry(const struct row *r, const struct flow *f,
+			   uint16_t port, uint32_t flags, uint32_t hold)
+{
+	uint32_t want = snat_now() - (KHA_SNAT_IDLE_TICKS - hold);
+	struct kha_snat sn = {};
+
+	CHECK(!snat_get(cl_rkey(port), &sn) &&
+		      sn.client_port == htons(f->cport),
+	      "%s: port %u not owned by client port %u", r->name, port,
+	      f->cport);
+	CHECK(sn.flags == flags, "%s: snat flags %#x, expected %#x", r->name,
+	      sn.flags, flags);
+	CHECK(sn.last_seen + 1 >= want && sn.last_seen <= want + 1,
+	      "%s: last_seen %u, expected about %u (hold %u ticks)", r->name,
+	      sn.last_seen, want, hold);
+}
+
+static void cl_check_ct_flags(const struct row *r, const struct flow *f,
+			      uint32_t flags)
+{
+	struct kha_ct ct = {};
+
+	ct_get(f->client, f->cport, VIP(f->vip), &ct);
+	CHECK(ct.flags == flags, "%s: conntrack flags %#x, expected %#x",
+	      r->name, ct.flags, flags);
+}
+
+static void cl_opened(const struct row *r)
+{
+	cl_port = port_of(&F_CA);
+	cl_check_entry(r, &F_CA, cl_port, 0, KHA_SNAT_IDLE_TICKS);
+}
+
+static void cl_same_port(const struct row *r)
+{
+	CHECK(port_of(&F_CA) == cl_port, "%s: port %u, before %u", r->name,
+	      port_of(&F_CA), cl_port);
+	CHECK(snat_entries() == cl_snat_entries, "%s: %ld snat entries, "
+	      "before %ld", r->name, snat_entries(), cl_snat_entries);
+}
+
+static void cl_client_fin(const struct row *r)
+{
+	cl_check_ct_flags(r, &F_CA, KHA_CT_F_CLIENT_FIN);
+	/* half closed: the backend may still send, the idle hold stays */
+	cl_check_entry(r, &F_CA, cl_port, KHA_SNAT_F_CLIENT_FIN,
+		       KHA_SNAT_IDLE_TICKS);
+}
+
+/* a SYN on the closed 4-tuple: new port, old one free, flags clean */
+static void cl_reopened(const struct row *r, const struct flow *f)
+{
+	struct kha_snat sn;
+	uint16_t p = port_of(f);
+
+	CHECK(p != cl_port && p >= CL_LO && p <= CL_LO + 1,
+	      "%s: port %u, the old one was %u", r->name, p, cl_port);
+	CHECK(snat_get(cl_rkey(cl_port), &sn) != 0,
+	      "%s: the old port %u is still claimed", r->name, cl_port);
+	cl_check_ct_flags(r, f, 0);
+	cl_check_entry(r, f, p, 0, KHA_SNAT_IDLE_TICKS);
+	cl_old_port = cl_port;
+	cl_port = p;
+}
+
+static void cl_reopened_a(const struct row *r)
+{
+	cl_reopened(r, &F_CA);
+}
+
+static void cl_reopened_c(const struct row *r)
+{
+	cl_reopened(r, &F_CC);
+}
+
+static void cl_c_backend_fin(const struct row *r)
+{
+	cl_check_entry(r, &F_CC, cl_port,
+		       KHA_SNAT_F_BACKEND_FIN | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_IDLE_TICKS);
+}
+
+/* reopened after the backend's FIN: the old port waits out TIME_WAIT */
+static void cl_reopened_kept(const struct row *r)
+{
+	uint16_t p = port_of(&F_CC);
+
+	CHECK(p != cl_port && p >= CL_LO && p <= CL_LO + 1,
+	      "%s: port %u, the old one was %u", r->name, p, cl_port);
+	cl_check_ct_flags(r, &F_CC, 0);
+	cl_check_entry(r, &F_CC, cl_port,
+		       KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_TW_TICKS);
+	cl_old_port = cl_port;
+	cl_port = p;
+}
+
+static void cl_age_old_tw(void)
+{
+	set_snat_range(cl_old_port, cl_old_port);
+	cl_age(cl_old_port, KHA_SNAT_TW_TICKS + 1);
+}
+
+/* F_CA took the old port; F_CC's reopened flow is untouched */
+static void cl_old_taken(const struct row *r)
+{
+	CHECK(port_of(&F_CA) == cl_old_port, "%s: port %u, expected %u",
+	      r->name, port_of(&F_CA), cl_old_port);
+	CHECK(port_of(&F_CC) == cl_port,
+	      "%s: the reopened flow lost its conntrack entry (port %u)",
+	      r->name, port_of(&F_CC));
+	default_range();
+}
+
+static void cl_fin_both_client_first(const struct row *r)
+{
+	cl_check_entry(r, &F_CA, cl_port, KHA_SNAT_F_FIN_BOTH,
+		       KHA_SNAT_CLOSE_TICKS);
+}
+
+/* F_CB took F_CA's port; F_CA's flow is gone with it */
+static void cl_taken_by_b(const struct row *r)
+{
+	struct kha_ct ct;
+
+	CHECK(port_of(&F_CB) == cl_port, "%s: port %u, expected %u", r->name,
+	      port_of(&F_CB), cl_port);
+	CHECK(ct_get(F_CA.client, F_CA.cport, VIP(7), &ct) != 0,
+	      "%s: the closed flow kept its conntrack entry", r->name);
+	cl_check_entry(r, &F_CB, cl_port, 0, KHA_SNAT_IDLE_TICKS);
+}
+
+static void cl_backend_fin_first(const struct row *r)
+{
+	cl_check_entry(r, &F_CB, cl_port,
+		       KHA_SNAT_F_BACKEND_FIN | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_IDLE_TICKS);
+}
+
+static void cl_fin_both_backend_first(const struct row *r)
+{
+	cl_check_ct_flags(r, &F_CB, KHA_CT_F_CLIENT_FIN);
+	cl_check_entry(r, &F_CB, cl_port,
+		       KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_TW_TICKS);
+}
+
+static void cl_taken_by_c(const struct row *r)
+{
+	struct kha_ct ct;
+
+	CHECK(port_of(&F_CC) == cl_port, "%s: port %u, expected %u", r->name,
+	      port_of(&F_CC), cl_port);
+	CHECK(ct_get(F_CB.client, F_CB.cport, VIP(7), &ct) != 0,
+	      "%s: the closed flow kept its conntrack entry", r->name);
+}
+
+static void local_fin(const struct row *r)
+{
+	cl_check_ct_flags(r, &F_LOCAL, KHA_CT_F_CLIENT_FIN);
+}
+
+static void local_reopened(const struct row *r)
+{
+	cl_check_ct_flags(r, &F_LOCAL, 0);
+}
+
+static void cl_client_rst(const struct row *r)
+{
+	cl_check_ct_flags(r, &F_CC, KHA_CT_F_CLIENT_RST);
+	cl_check_entry(r, &F_CC, cl_port, KHA_SNAT_F_RST, KHA_SNAT_RST_TICKS);
+}
+
 /* ---- malformed inputs ------------------------------------------------ */
 
 static size_t cut_to_eth(uint8_t *b, size_t len)
@@ -1210,6 +1451,52 @@ static const struct row rows_snat_ports[] = {
 	  EXP_CLIENT, 0, NULL, -1, 0, check_rst_marks },
 };
 
+static const struct row rows_close[] = {
+	{ "close: a SYN opens a flow", cl_range2, IN_CLIENT, F_CA, SYN(1),
+	  NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 1, cl_opened },
+	{ "close: a retransmitted SYN of a live flow keeps its port", cl_count,
+	  IN_CLIENT, F_CA, SYN(1), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0,
+	  cl_same_port },
+	{ "close: the client's FIN is recorded", NULL, IN_CLIENT, F_CA,
+	  FIN_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, cl_client_fin },
+	{ "close: a SYN after the client's FIN is a new flow, new port", NULL,
+	  IN_CLIENT, F_CA, SYN(5000), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1,
+	  1, cl_reopened_a },
+	{ "close: client FIN, then backend FIN: short hold", NULL, IN_CLIENT,
+	  F_CA, FIN_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, NULL },
+	{ "close: client FIN, then backend FIN: short hold (reply)", NULL,
+	  IN_REPLY, F_CA, FIN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
+	  cl_fin_both_client_first },
+	{ "close: after the short hold the port goes to another flow",
+	  cl_age_short, IN_CLIENT, F_CB, SYN(1), NULL, XDP_TX, EXP_BACKEND, 8,
+	  NULL, KHA_R_snat_reclaimed, 1, cl_taken_by_b },
+	{ "close: the backend's FIN first", NULL, IN_REPLY, F_CB, FIN_ACK,
+	  NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, cl_backend_fin_first },
+	{ "close: then the client's FIN: TIME_WAIT hold", NULL, IN_CLIENT,
+	  F_CB, FIN_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0,
+	  cl_fin_both_backend_first },
+	{ "close: backend closed first: still held after the short hold",
+	  cl_age_short, IN_CLIENT, F_CC, SYN(1), NULL, XDP_DROP, EXP_NONE, 0,
+	  NULL, KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "close: backend closed first: free after the TIME_WAIT hold",
+	  cl_age_tw, IN_CLIENT, F_CC, SYN(2), NULL, XDP_TX, EXP_BACKEND, 8,
+	  NULL, KHA_R_snat_reclaimed, 1, cl_taken_by_c },
+	{ "close: the client's RST is recorded", NULL, IN_CLIENT, F_CC,
+	  RST_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, cl_client_rst },
+	{ "close: a SYN after the client's RST is a new flow, new port",
+	  cl_range2, IN_CLIENT, F_CC, SYN(9000), NULL, XDP_TX, EXP_BACKEND, 8,
+	  NULL, -1, 1, cl_reopened_c },
+	{ "close: the backend's FIN first (again)", NULL, IN_REPLY, F_CC,
+	  FIN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
+	  cl_c_backend_fin },
+	{ "close: a SYN after the backend's FIN: new port, old one held",
+	  NULL, IN_CLIENT, F_CC, SYN(12000), NULL, XDP_TX, EXP_BACKEND, 8,
+	  NULL, -1, 1, cl_reopened_kept },
+	{ "close: the held port, once free, leaves the reopened flow alone",
+	  cl_age_old_tw, IN_CLIENT, F_CA, SYN(1), NULL, XDP_TX, EXP_BACKEND,
+	  8, NULL, KHA_R_snat_reclaimed, 1, cl_old_taken },
+};
+
 static const struct row rows_empty[] = {
 	/* empty table */
 	{ "SYN to a VIP with no backend: RST", NULL, IN_CLIENT, F_EMPTY,
@@ -1253,6 +1540,12 @@ static const struct row rows_local[] = {
 	{ "local backend: a retransmitted SYN keeps its flow", NULL, IN_CLIENT,
 	  F_LOCAL, SYN(3), NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
 	  KHA_R_pass_local_backend, 0, NULL },
+	{ "local backend: the client's FIN is recorded", NULL, IN_CLIENT,
+	  F_LOCAL, FIN_ACK, NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
+	  KHA_R_pass_local_backend, 0, local_fin },
+	{ "local backend: a SYN after the client's FIN is a new flow", NULL,
+	  IN_CLIENT, F_LOCAL, SYN(7000), NULL, XDP_PASS, EXP_BACKEND, 5, NULL,
+	  KHA_R_pass_local_backend, 1, local_reopened },
 };
 
 static const struct row rows_forwarding[] = {
@@ -1316,6 +1609,7 @@ ROWS_TEST(rows_paths)
 ROWS_TEST(rows_not_ours)
 ROWS_TEST(rows_malformed)
 ROWS_TEST(rows_snat_ports)
+ROWS_TEST(rows_close)
 ROWS_TEST(rows_empty)
 ROWS_TEST(rows_changes)
 ROWS_TEST(rows_local)
@@ -1695,6 +1989,8 @@ static CU_TestInfo xdp_tests[] = {
 	{ "table: not for a VIP, untouched", test_rows_not_ours },
 	{ "table: malformed input", test_rows_malformed },
 	{ "table: SNAT port exhaustion, reclaim, reset", test_rows_snat_ports },
+	{ "table: closing: FIN/RST holds, SYN on a closed flow",
+	  test_rows_close },
 	{ "table: empty Maglev table (RST / drop)", test_rows_empty },
 	{ "table: drain, removal, id reuse", test_rows_changes },
 	{ "table: local backend (path 4)", test_rows_local },
