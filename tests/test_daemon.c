@@ -23,6 +23,7 @@
 #include "kha_test.h"
 #include "config.h"
 #include "daemon.h"
+#include "systemd.h"
 #include "log.h"
 
 static char tmpdir[64];
