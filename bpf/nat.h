@@ -277,15 +277,13 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct pkt *p)
 	return nh_send(p, &nh);
 }
 
-/* Toward a backend: this CPU's slot for the backend id. */
-static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
-					   __u32 backend_id)
+/* Send by this CPU's cached next hop in @slot, refreshing it if stale. */
+static __always_inline int forward_cached(struct xdp_md *ctx, struct pkt *p,
+					  struct kha_nh *slot, __u64 now)
 {
-	__u64 now = coarse_now();
-	struct kha_nh *slot, nh = {};
+	struct kha_nh nh = {};
 	int verdict;
 
-	slot = bpf_map_lookup_elem(&nh_backend, &backend_id);
 	if (slot && nh_fresh(slot, p, ctx->ingress_ifindex, now))
 		return nh_send(p, slot);
 	verdict = nh_resolve(ctx, p, &nh, now);
@@ -296,23 +294,23 @@ static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
 	return nh_send(p, &nh);
 }
 
+/* Toward a backend: this CPU's slot for the backend id. */
+static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
+					   __u32 backend_id)
+{
+	return forward_cached(ctx, p,
+			      bpf_map_lookup_elem(&nh_backend, &backend_id),
+			      coarse_now());
+}
+
 /* Toward a client (replies); @now from coarse_now(). */
 static __always_inline int forward_client(struct xdp_md *ctx, struct pkt *p,
 					  __u64 now)
 {
 	__u32 idx = kha_fmix32(p->iph->daddr) & (KHA_NH_CLIENT_SLOTS - 1);
-	struct kha_nh *slot, nh = {};
-	int verdict;
 
-	slot = bpf_map_lookup_elem(&nh_client, &idx);
-	if (slot && nh_fresh(slot, p, ctx->ingress_ifindex, now))
-		return nh_send(p, slot);
-	verdict = nh_resolve(ctx, p, &nh, now);
-	if (verdict != KHA_CONTINUE)
-		return verdict;
-	if (slot)
-		*slot = nh; /* per CPU: no other writer */
-	return nh_send(p, &nh);
+	return forward_cached(ctx, p, bpf_map_lookup_elem(&nh_client, &idx),
+			      now);
 }
 
 /*
