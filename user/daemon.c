@@ -842,6 +842,9 @@ int kha_daemon_run(const struct kha_daemon_opts *o)
 		   kha_config_nr_backends(d->cfg),
 		   d->dp.adopted ? "adopted" : "loaded",
 		   d->cfg->vrrp.enabled ? "on" : "off", d->ctl_path);
+	if (d->cfg->status.enabled)
+		log_warn("daemon", "%s: the status { } block is accepted but this version serves no HTTP status page yet; use `kha-xdp status`",
+			 d->cfg->path);
 	kha_sd_notify("READY=1\nSTATUS=running");
 
 	ret = kha_loop_run(d->loop);
