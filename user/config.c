@@ -22,6 +22,8 @@
 #include "config.h"
 #include "maglev.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 #define MAX_LINE 4096
 #define MAX_WORDS 64
 #define MAX_FILE (1 << 20)
@@ -351,7 +353,7 @@ static int is_check_key(const char *key)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(check_keys) / sizeof(check_keys[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(check_keys); i++)
 		if (!strcmp(key, check_keys[i].key))
 			return 1;
 	return 0;
@@ -382,7 +384,7 @@ static int check_key(struct parser *p, const char *ctx, const char *key,
 	unsigned int i;
 	int r = 0;
 
-	for (i = 0; i < sizeof(check_keys) / sizeof(check_keys[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(check_keys); i++)
 		if (!strcmp(key, check_keys[i].key))
 			bit = check_keys[i].bit;
 	if (!bit)
@@ -467,6 +469,17 @@ enum {
 	T_LOCAL_CLIENTS, T_CGROUP,
 };
 
+/* Index of `key` in a block's key table, or -1 when it is not one. */
+static int key_index(const char *const *keys, unsigned int n, const char *key)
+{
+	unsigned int k;
+
+	for (k = 0; k < n; k++)
+		if (!strcmp(key, keys[k]))
+			return k;
+	return -1;
+}
+
 static const char *const top_keys[] = {
 	[T_INTERFACE] = "interface",	   [T_SNAT] = "snat_ports",
 	[T_XDP_MODE] = "xdp_mode",	   [T_RING] = "ring_size",
@@ -492,14 +505,12 @@ static int top_line(struct parser *p, char **argv, int argc)
 {
 	struct kha_config *cfg = p->cfg;
 	const char *key = argv[0], *val = argv[1];
-	unsigned int k;
+	int k;
 	long long lo, hi;
 	int r;
 
-	for (k = 0; k < sizeof(top_keys) / sizeof(top_keys[0]); k++)
-		if (!strcmp(key, top_keys[k]))
-			break;
-	if (k == sizeof(top_keys) / sizeof(top_keys[0]))
+	k = key_index(top_keys, ARRAY_SIZE(top_keys), key);
+	if (k < 0)
 		return fail(p, p->line, "unknown key '%s'", key);
 	r = nargs(p, "", argv, argc, 1);
 	if (!r)
@@ -802,16 +813,14 @@ static int vrrp_line(struct parser *p, char **argv, int argc)
 {
 	struct kha_vrrp_conf *vr = &p->cfg->vrrp;
 	const char *key = argv[0], *val = argv[1];
-	unsigned int k;
+	int k;
 	uint64_t ms;
 	long long v;
 	struct in_addr a;
 	int i, r;
 
-	for (k = 0; k < sizeof(vrrp_keys) / sizeof(vrrp_keys[0]); k++)
-		if (!strcmp(key, vrrp_keys[k]))
-			break;
-	if (k == sizeof(vrrp_keys) / sizeof(vrrp_keys[0]))
+	k = key_index(vrrp_keys, ARRAY_SIZE(vrrp_keys), key);
+	if (k < 0)
 		return fail(p, p->line, "unknown key '%s' in vrrp", key);
 	r = nargs(p, "", argv, argc,
 		  k == R_NOPREEMPT || k == R_PREEMPT ? 0 : 1);
@@ -989,13 +998,11 @@ static int status_line(struct parser *p, char **argv, int argc)
 {
 	struct kha_status_conf *st = &p->cfg->status;
 	const char *key = argv[0], *val = argv[1];
-	unsigned int k;
+	int k;
 	int r;
 
-	for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++)
-		if (!strcmp(key, status_keys[k]))
-			break;
-	if (k == sizeof(status_keys) / sizeof(status_keys[0]))
+	k = key_index(status_keys, ARRAY_SIZE(status_keys), key);
+	if (k < 0)
 		return fail(p, p->line, "unknown key '%s' in status", key);
 	r = nargs(p, "", argv, argc, 1);
 	if (!r)
@@ -1144,11 +1151,8 @@ static int open_block(struct parser *p, char **argv, int argc)
 			p->block = B_STATUS;
 		}
 	} else {
-		unsigned int k;
-
-		for (k = 0; k < sizeof(top_keys) / sizeof(top_keys[0]); k++)
-			if (!strcmp(key, top_keys[k]))
-				return fail(p, p->line, "%s: not a block", key);
+		if (key_index(top_keys, ARRAY_SIZE(top_keys), key) >= 0)
+			return fail(p, p->line, "%s: not a block", key);
 		return fail(p, p->line, "unknown block '%s'", key);
 	}
 	p->block_line = p->line;
