@@ -335,6 +335,17 @@ static int once(struct parser *p, const char *ctx, int idx, const char *key)
 	return 0;
 }
 
+/* A block key's line: exactly n arguments, and once unless repeatable. */
+static int key_line(struct parser *p, int idx, char **argv, int argc, int n,
+		    bool repeatable)
+{
+	int r = nargs(p, "", argv, argc, n);
+
+	if (!r && !repeatable)
+		r = once(p, "", idx, argv[0]);
+	return r;
+}
+
 /* ---- probe settings (vip block and backend lines) --------------------- */
 
 static const struct {
@@ -512,9 +523,7 @@ static int top_line(struct parser *p, char **argv, int argc)
 	k = key_index(top_keys, ARRAY_SIZE(top_keys), key);
 	if (k < 0)
 		return fail(p, p->line, "unknown key '%s'", key);
-	r = nargs(p, "", argv, argc, 1);
-	if (!r)
-		r = once(p, "", k, key);
+	r = key_line(p, k, argv, argc, 1, false);
 	if (r)
 		return r;
 
@@ -822,10 +831,8 @@ static int vrrp_line(struct parser *p, char **argv, int argc)
 	k = key_index(vrrp_keys, ARRAY_SIZE(vrrp_keys), key);
 	if (k < 0)
 		return fail(p, p->line, "unknown key '%s' in vrrp", key);
-	r = nargs(p, "", argv, argc,
-		  k == R_NOPREEMPT || k == R_PREEMPT ? 0 : 1);
-	if (!r && k != R_PEER)
-		r = once(p, "", k, key);
+	r = key_line(p, k, argv, argc,
+		     k == R_NOPREEMPT || k == R_PREEMPT ? 0 : 1, k == R_PEER);
 	if (r)
 		return r;
 
@@ -1004,9 +1011,7 @@ static int status_line(struct parser *p, char **argv, int argc)
 	k = key_index(status_keys, ARRAY_SIZE(status_keys), key);
 	if (k < 0)
 		return fail(p, p->line, "unknown key '%s' in status", key);
-	r = nargs(p, "", argv, argc, 1);
-	if (!r)
-		r = once(p, "", k, key);
+	r = key_line(p, k, argv, argc, 1, false);
 	if (r)
 		return r;
 	switch (k) {

@@ -313,6 +313,23 @@ static int want(struct probe *pr, uint32_t ev)
 	return err;
 }
 
+/*
+ * OpenSSL asked to wait (either direction, whatever the operation): arm
+ * epoll for it and return true; false for a real error or a close.
+ */
+static bool ssl_wait(struct probe *pr, int ssl_err)
+{
+	if (ssl_err == SSL_ERROR_WANT_READ) {
+		want(pr, EPOLLIN);
+		return true;
+	}
+	if (ssl_err == SSL_ERROR_WANT_WRITE) {
+		want(pr, EPOLLOUT);
+		return true;
+	}
+	return false;
+}
+
 /* The status line is in rsp[0..len): "HTTP/1.x NNN reason" */
 static void parse_status(struct probe *pr)
 {
@@ -362,14 +379,8 @@ static void do_recv(struct probe *pr)
 			if (rc <= 0) {
 				int e = SSL_get_error(pr->ssl, rc);
 
-				if (e == SSL_ERROR_WANT_READ) {
-					want(pr, EPOLLIN);
+				if (ssl_wait(pr, e))
 					return;
-				}
-				if (e == SSL_ERROR_WANT_WRITE) {
-					want(pr, EPOLLOUT);
-					return;
-				}
 				if (e == SSL_ERROR_ZERO_RETURN ||
 				    e == SSL_ERROR_SYSCALL) {
 					n = 0; /* closed: parse what came */
@@ -428,14 +439,8 @@ static void do_send(struct probe *pr)
 			if (rc <= 0) {
 				int e = SSL_get_error(pr->ssl, rc);
 
-				if (e == SSL_ERROR_WANT_WRITE) {
-					want(pr, EPOLLOUT);
+				if (ssl_wait(pr, e))
 					return;
-				}
-				if (e == SSL_ERROR_WANT_READ) {
-					want(pr, EPOLLIN);
-					return;
-				}
 				probe_finish(pr, KHA_CHK_L7RSP, 0,
 					     "TLS error while sending the request");
 				return;
@@ -473,14 +478,8 @@ static void do_handshake(struct probe *pr)
 		return;
 	}
 	e = SSL_get_error(pr->ssl, rc);
-	if (e == SSL_ERROR_WANT_READ) {
-		want(pr, EPOLLIN);
+	if (ssl_wait(pr, e))
 		return;
-	}
-	if (e == SSL_ERROR_WANT_WRITE) {
-		want(pr, EPOLLOUT);
-		return;
-	}
 	fail_tls(pr, "TLS handshake");
 }
 
