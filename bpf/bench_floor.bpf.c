@@ -141,6 +141,89 @@ int xdp_floor_hash(struct xdp_md *ctx)
 	return insert_then_tx(ctx, &bench_hash);
 }
 
+/*
+ * xdp_floor_slot, xdp_floor_slot2: the floor plus one (two) claims of a
+ * slot in a preallocated array by compare-and-swap, the way the flow
+ * tables claim a new flow's state (index: hash of the 5-tuple, linear
+ * probing over KHA_BENCH_PROBES slots).
+ */
+#define KHA_BENCH_SLOTS (1u << 19)
+#define KHA_BENCH_PROBES 4
+struct bench_slot {
+	__u64 word;
+	__u32 key[10];
+	__u32 val[4];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KHA_BENCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bench_slot);
+} bench_slots SEC(".maps"), bench_slots2 SEC(".maps");
+
+static __always_inline int slot_claim(void *map, __u32 h, __u32 a, __u32 b)
+{
+	for (int i = 0; i < KHA_BENCH_PROBES; i++) {
+		__u32 idx = (h + i) & (KHA_BENCH_SLOTS - 1);
+		struct bench_slot *s = bpf_map_lookup_elem(map, &idx);
+		__u64 w;
+
+		if (!s)
+			return -1;
+		w = s->word;
+		if (w)
+			continue;
+		if (__sync_val_compare_and_swap(&s->word, w, 1 + (__u64)a) != w)
+			continue;
+		s->key[0] = a;
+		s->key[1] = b;
+		s->val[0] = h;
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline int slots_then_tx(struct xdp_md *ctx, int two)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(iph + 1);
+	unsigned char tmp[ETH_ALEN];
+	__u32 h;
+
+	if ((void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+	h = iph->saddr ^ ((__u32)tcp->source << 16);
+	h = h * 0x9e3779b1u;
+	h ^= h >> 15;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	if (slot_claim(&bench_slots, h, iph->saddr, tcp->source))
+		return XDP_ABORTED;
+	if (two && slot_claim(&bench_slots2, h * 0xc2b2ae35u, iph->saddr,
+			      tcp->source))
+		return XDP_ABORTED;
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_floor_slot(struct xdp_md *ctx)
+{
+	return slots_then_tx(ctx, 0);
+}
+
+SEC("xdp")
+int xdp_floor_slot2(struct xdp_md *ctx)
+{
+	return slots_then_tx(ctx, 1);
+}
+
 SEC("xdp")
 int xdp_pass_floor(struct xdp_md *ctx)
 {

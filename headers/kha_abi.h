@@ -13,11 +13,13 @@
  *                        new table is written aside, then published by
  *                        flipping vip_state.active_gen)
  *   backends      ARRAY  __u32 backend_id        -> struct kha_backend
- *   conntrack     LRU    struct kha_flow_key     -> struct kha_ct
- *                        (client -> VIP direction)
- *   snat          LRU    struct kha_flow_key     -> struct kha_snat
+ *   conntrack     ARRAY  __u32 slot              -> struct kha_ct_slot
+ *                        (client -> VIP direction, open-addressed by
+ *                         kha_ct_home(); BPF_F_MMAPABLE)
+ *   snat          ARRAY  __u32 slot              -> struct kha_snat_slot
  *                        (backend -> VIP:snat_port for remote backends,
- *                         backend -> client for local backends)
+ *                         backend -> client for local backends, by
+ *                         kha_snat_home(); BPF_F_MMAPABLE)
  *   vip_stats     PERCPU_ARRAY vip_id           -> struct kha_counters
  *   backend_stats PERCPU_ARRAY backend_id       -> struct kha_counters
  *   reasons       PERCPU_ARRAY 0                -> struct kha_reasons
@@ -41,27 +43,18 @@
 #ifndef KHA_RING_SIZE_MAX
 #define KHA_RING_SIZE_MAX 131071
 #endif
-#ifndef KHA_CT_ENTRIES
-#define KHA_CT_ENTRIES 262144
-#endif
-/*
- * conntrack and snat use per-CPU LRU lists (bpf/maps.h) only while each
- * possible CPU's share of KHA_CT_ENTRIES stays at least this many flows.
- */
-#ifndef KHA_CT_PERCPU_MIN
-#define KHA_CT_PERCPU_MIN 65536
-#endif
 /* Attempts to claim a free SNAT source port before giving up. */
 #ifndef KHA_SNAT_RETRIES
 #define KHA_SNAT_RETRIES 8
 #endif
 /*
- * SNAT port reuse. kha_snat.last_seen counts ticks of 2^30 ns (1.07 s) of
+ * Flow expiry. A slot's stamp counts ticks of 2^30 ns (1.07 s) of
  * CLOCK_MONOTONIC: a shift, where seconds would cost the fast path a
- * 64-bit division. A remote flow whose backend has not replied for
+ * 64-bit division. A flow that has shown no packet for
  * KHA_SNAT_IDLE_TICKS (~120 s, longer than TIME_WAIT, so a backend never
- * sees a reused 4-tuple it still remembers) gives its port to a new flow
- * that draws it; after a reset (either side) the port is free
+ * sees a reused 4-tuple it still remembers) gives its slots (and its
+ * SNAT port) to a new flow that needs them; after a reset (either side)
+ * they are free
  * KHA_SNAT_RST_TICKS later.
  */
 #define KHA_SNAT_TICK_SHIFT 30
@@ -113,13 +106,8 @@ struct kha_vip_key {
 
 struct kha_vip {
 	__u32 vip_id;
-	__u32 flags; /* KHA_CT_F_* */
+	__u32 flags; /* KHA_VIP_F_* */
 };
-
-/* kha_ct.flags: what the client sent to close the flow (set once) */
-#define KHA_CT_F_CLIENT_FIN (1u << 0)
-#define KHA_CT_F_CLIENT_RST (1u << 1)
-#define KHA_CT_F_CLOSING (KHA_CT_F_CLIENT_FIN | KHA_CT_F_CLIENT_RST)
 
 /*
  * Published state of a VIP's Maglev table. Writing active_gen (one aligned
@@ -156,44 +144,92 @@ struct kha_flow_key {
 	__u8 pad[2];
 };
 
-/* Forward state of a flow, client -> VIP:vip_port. */
-struct kha_ct {
-	struct kha_addr backend;
+/*
+ * The two flow tables, `conntrack` and `snat`, are preallocated arrays of
+ * one-cache-line slots, used as open-addressed hash tables (docs/maps.md
+ * "Flow tables"). A new flow claims a slot with one compare-and-swap on its
+ * `stamp`: no element allocation, no LRU list, no bucket lock, which is
+ * what made a SYN cost two LRU inserts (~350 ns each) before.
+ *
+ *   home     kha_ct_home() / kha_snat_home() & (KHA_FLOW_SLOTS - 1)
+ *   probing  home, home+1, ... at most KHA_FLOW_PROBES slots (wrapping)
+ *   stamp    0: free. Else the flow's last-use tick (KHA_TICK_*), moved
+ *            into the past by the flow's close state, so one compare says
+ *            whether the slot may be taken: live while
+ *            now - stamp <= KHA_SNAT_IDLE_TICKS.
+ *   chain    1: a flow whose home is at or before this slot was placed
+ *            after it, so a search may not stop here. Set once, never
+ *            cleared while the table lives (a search then reads a few more
+ *            slots, never a wrong one).
+ *
+ * Power of two. 524288 slots of 64 bytes: 32 MiB per table; at 262144
+ * flows a table is half full and a probe sequence of 8 is all taken with
+ * probability ~0.4%.
+ */
+#ifndef KHA_FLOW_SLOTS
+#define KHA_FLOW_SLOTS (1u << 19)
+#endif
+#ifndef KHA_FLOW_PROBES
+#define KHA_FLOW_PROBES 8
+#endif
+/*
+ * Ticks of 2^30 ns (1.07 s) of CLOCK_MONOTONIC, offset so that a live
+ * stamp, even moved KHA_SNAT_IDLE_TICKS into the past, is never 0 (free).
+ */
+#define KHA_TICK_BASE (KHA_SNAT_IDLE_TICKS + 1)
+
+/* kha_ct_slot.flags: what the client sent to close the flow (set once) */
+#define KHA_CT_F_CLIENT_FIN (1u << 0)
+#define KHA_CT_F_CLIENT_RST (1u << 1)
+#define KHA_CT_F_CLOSING (KHA_CT_F_CLIENT_FIN | KHA_CT_F_CLIENT_RST)
+
+/*
+ * `conntrack` slot: forward state of a flow, client -> VIP:vip_port,
+ * keyed by the client's 5-tuple. The backend's address is the backend's
+ * (`backends[backend_id]`), checked to still be backend_port's owner.
+ */
+struct kha_ct_slot {
+	__u32 stamp;
+	__u8 chain;
+	__u8 flags;      /* KHA_CT_F_* */
+	__u16 backend_id;
+	struct kha_flow_key key;
 	__be16 backend_port;
-	__be16 snat_port; /* 0 for a local backend (no SNAT) */
-	__u32 backend_id;
+	__be16 snat_port;   /* 0 for a local backend (no SNAT) */
 	__u32 vip_id;
-	__u32 flags;
+	__u32 snat_slot;    /* index of the flow's `snat` slot */
+	__u32 pad;
 };
 
-/* Reverse state, keyed by the packet the backend sends back. */
-struct kha_snat {
-	struct kha_addr client;
-	struct kha_addr vip;
-	__be16 client_port;
-	__be16 vip_port;
-	__u32 vip_id;
-	__u32 backend_id;
-	union {
-		__u32 pad;
-		/*
-		 * Remote-backend entries: CLOCK_MONOTONIC >>
-		 * KHA_SNAT_TICK_SHIFT when the flow was created or its
-		 * backend last replied (XDP). Idle for KHA_SNAT_IDLE_TICKS,
-		 * the port goes to a new flow (docs/maps.md). 0 in local
-		 * entries.
-		 */
-		__u32 last_seen;
-	};
-	__u32 flags; /* KHA_SNAT_F_*, remote entries; 0 in local ones */
-};
-
-/* kha_snat.flags: how the flow closed, each set once (docs/datapath.md) */
+/* kha_snat_slot.flags: how the flow closed, each set once (datapath.md) */
 #define KHA_SNAT_F_CLIENT_FIN (1u << 0)
 #define KHA_SNAT_F_BACKEND_FIN (1u << 1)
 #define KHA_SNAT_F_BACKEND_FIRST (1u << 2) /* backend's FIN came first */
 #define KHA_SNAT_F_RST (1u << 3)           /* either side reset it */
 #define KHA_SNAT_F_FIN_BOTH (KHA_SNAT_F_CLIENT_FIN | KHA_SNAT_F_BACKEND_FIN)
+#define KHA_SNAT_F_CLOSE_MASK 0x0fu
+#define KHA_SNAT_F_LOCAL (1u << 4) /* local backend: keyed by the client */
+
+/*
+ * `snat` slot: reverse state, keyed by the packet the backend sends back.
+ *   remote backend: backend:backend_port -> VIP:port   (port = SNAT port)
+ *   local backend:  backend:backend_port -> client:port (port = client
+ *                   port; the client address is part of the key, and of
+ *                   kha_snat_home(), only for these: KHA_SNAT_F_LOCAL)
+ */
+struct kha_snat_slot {
+	__u32 stamp;
+	__u8 chain;
+	__u8 flags;       /* KHA_SNAT_F_* */
+	__u16 backend_id;
+	struct kha_addr backend;
+	struct kha_addr client;
+	struct kha_addr vip;
+	__be16 backend_port;
+	__be16 port;
+	__be16 client_port;
+	__be16 vip_port;
+};
 
 struct kha_counters {
 	__u64 packets;

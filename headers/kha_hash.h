@@ -40,4 +40,44 @@ static inline __u32 kha_slot_of(const struct kha_addr *client, __u32 ring_size)
 	return kha_hash_addr(client) % ring_size;
 }
 
+/*
+ * Home slots of the flow tables (headers/kha_abi.h, "flow tables"): any
+ * well-mixed hash will do, but BPF and user space (tests, `status`) must
+ * agree, so it lives here. Word by word, one multiply each, then fmix.
+ */
+static inline __u32 kha_mix_words(__u32 h, const __u32 *w, int n)
+{
+	for (int i = 0; i < n; i++) {
+		h ^= w[i];
+		h *= 0x9e3779b1u;
+		h = (h << 15) | (h >> 17);
+	}
+	return h;
+}
+
+static inline __u32 kha_ct_home(const struct kha_flow_key *k)
+{
+	return kha_fmix32(kha_mix_words(KHA_HASH_SEED, (const __u32 *)k,
+					sizeof(*k) / 4));
+}
+
+/* @client: the client for a local-backend entry, NULL for a remote one */
+static inline __u32 kha_snat_home(const struct kha_addr *backend,
+				  __be16 backend_port, __be16 port,
+				  const struct kha_addr *client)
+{
+	__u32 h = kha_mix_words(KHA_HASH_SEED ^ 0x5bd1e995u,
+				(const __u32 *)backend, 4);
+	__u32 ports = ((__u32)backend_port << 16) | port;
+
+	if (client)
+		h = kha_mix_words(h, (const __u32 *)client, 4);
+	return kha_fmix32(kha_mix_words(h, &ports, 1));
+}
+
+static inline __u32 kha_flow_probe(__u32 home, __u32 i)
+{
+	return (home + i) & (KHA_FLOW_SLOTS - 1);
+}
+
 #endif /* KHA_HASH_H */

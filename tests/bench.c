@@ -418,6 +418,19 @@ static void map_clear(struct bpf_map *m)
 		die("clear %s: entries left", bpf_map__name(m));
 }
 
+static void array_zero(struct bpf_map *m)
+{
+	size_t sz = (size_t)bpf_map__max_entries(m) *
+		    ((bpf_map__value_size(m) + 7) & ~7u);
+	void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(m), 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %s: %s", bpf_map__name(m), strerror(errno));
+	memset(p, 0, sz);
+	munmap(p, sz);
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 /* One live-frames call; returns the kernel's ns per repeat. */
@@ -557,6 +570,8 @@ enum {
 	M_EST_MANY,   /* wrapper (cycling) -> established, MANY_FLOWS flows */
 	M_WLRU,  /* wrapper(newflow) -> floor + one LRU hash insert */
 	M_WHASH, /* wrapper(newflow) -> floor + one prealloc hash insert */
+	M_WSLOT, /* wrapper(newflow) -> floor + one array slot CAS claim */
+	M_WSLOT2, /* wrapper(newflow) -> floor + two array slot claims */
 	M__MAX
 };
 static const char *mname[M__MAX] = {
@@ -566,6 +581,7 @@ static const char *mname[M__MAX] = {
 	"plain: floor", "plain: non-VIP", "floor, not delivered (no peer XDP)",
 	"wrapper(cycle)+floor", "wrapper(cycle)+established, 4096 flows",
 	"wrapper(newflow)+floor+LRU insert", "wrapper(newflow)+floor+hash insert",
+	"wrapper(newflow)+floor+slot claim", "wrapper(newflow)+floor+2 slot claims",
 };
 static double res[M__MAX][64];
 
@@ -581,7 +597,7 @@ static const struct {
 	{ "nonvip", 1u << M_NONVIP },
 	{ "wrapper", 1u << M_WFLOOR },
 	{ "manyflows", 1u << M_EST_MANY | 1u << M_WFLOOR_CYC },
-	{ "inserts", 1u << M_WLRU | 1u << M_WHASH | 1u << M_WFLOOR_NEW },
+	{ "inserts", 1u << M_WLRU | 1u << M_WHASH | 1u << M_WFLOOR_NEW | 1u << M_WSLOT | 1u << M_WSLOT2 },
 	{ NULL, 0 },
 };
 static unsigned int only_mask = ~0u;
@@ -817,6 +833,18 @@ static void one_round(int r)
 		}
 		res[M_WLRU][r] = tlru / n;
 		res[M_WHASH][r] = thash / n;
+		tlru = thash = 0;
+		for (done = 0; done < n; done += c) {
+			c = n - done < 50000 ? n - done : 50000;
+			array_zero(fl->maps.bench_slots);
+			array_zero(fl->maps.bench_slots2);
+			tlru += (double)run_wrapped(bpf_program__fd(
+				fl->progs.xdp_floor_slot), pkt_newflow, 1, c) * c;
+			thash += (double)run_wrapped(bpf_program__fd(
+				fl->progs.xdp_floor_slot2), pkt_newflow, 1, c) * c;
+		}
+		res[M_WSLOT][r] = tlru / n;
+		res[M_WSLOT2][r] = thash / n;
 	}
 
 	/*
