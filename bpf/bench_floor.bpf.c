@@ -87,18 +87,29 @@ int xdp_floor(struct xdp_md *ctx)
  * every update inserts a new key. One LRU hash (as conntrack and snat
  * are) and one plain preallocated hash, for comparison.
  */
+/* the shape conntrack had as an LRU hash: 5-tuple -> 32-byte value */
+#define BENCH_CT_ENTRIES 262144
+struct bench_ct {
+	struct kha_addr backend;
+	__be16 backend_port;
+	__be16 snat_port;
+	__u32 backend_id;
+	__u32 vip_id;
+	__u32 flags;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KHA_CT_ENTRIES);
+	__uint(max_entries, BENCH_CT_ENTRIES);
 	__type(key, struct kha_flow_key);
-	__type(value, struct kha_ct);
+	__type(value, struct bench_ct);
 } bench_lru SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KHA_CT_ENTRIES);
+	__uint(max_entries, BENCH_CT_ENTRIES);
 	__type(key, struct kha_flow_key);
-	__type(value, struct kha_ct);
+	__type(value, struct bench_ct);
 } bench_hash SEC(".maps");
 
 static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
@@ -109,7 +120,7 @@ static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
 	struct iphdr *iph = (void *)(eth + 1);
 	struct tcphdr *tcp = (void *)(iph + 1);
 	struct kha_flow_key key = {};
-	struct kha_ct ct = {};
+	struct bench_ct ct = {};
 	unsigned char tmp[ETH_ALEN];
 
 	if ((void *)(tcp + 1) > data_end)

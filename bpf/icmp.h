@@ -77,9 +77,11 @@ static __always_inline int icmp_translate(struct xdp_md *ctx, struct pkt *p)
 	struct icmphdr *icmp = p->icmp;
 	struct kha_flow_key key = {};
 	struct icmp_quote q;
-	struct kha_snat *s;
-	struct kha_ct *ct;
-	__u32 in_ihl;
+	struct kha_addr bk = {};
+	struct kha_snat_slot *s;
+	struct kha_ct_slot *ct;
+	struct kha_backend *be;
+	__u32 in_ihl, idx;
 
 	if ((void *)(icmp + 1) > p->data_end || p->l4_len < sizeof(*icmp))
 		return XDP_PASS;
@@ -108,7 +110,8 @@ static __always_inline int icmp_translate(struct xdp_md *ctx, struct pkt *p)
 	key.proto = IPPROTO_TCP;
 	key.family = KHA_AF_INET;
 
-	s = bpf_map_lookup_elem(&snat, &key);
+	bk.v4 = q.ip->daddr;
+	s = snat_find(&bk, q.ports[1], q.ports[0], NULL, &idx);
 	if (s && s->vip.v4 == q.ip->saddr && p->iph->daddr == q.ip->saddr) {
 		/* RFC 792: at least 8 bytes of the datagram are quoted */
 		if (q.l4_quoted < 8)
@@ -120,19 +123,20 @@ static __always_inline int icmp_translate(struct xdp_md *ctx, struct pkt *p)
 	}
 
 	/* the same key shape is the client's flow seen from the VIP */
-	ct = bpf_map_lookup_elem(&conntrack, &key);
-	if (ct && p->iph->daddr == q.ip->saddr) {
+	ct = ct_find(&key, &idx);
+	be = ct ? ct_backend(ct) : NULL;
+	if (be && p->iph->daddr == q.ip->saddr) {
 		if (q.l4_quoted < 8)
 			return drop(KHA_R_drop_icmp_bad);
 		kha_count(KHA_R_icmp_translated);
 		if (!ct->snat_port) {
 			/* local backend: the kernel's socket is backend:port */
-			icmp_rewrite(p, &q, ct->backend.v4, ct->backend.v4,
+			icmp_rewrite(p, &q, be->addr.v4, be->addr.v4,
 				     q.ip->daddr, ct->backend_port,
 				     q.ports[1]);
 			return XDP_PASS;
 		}
-		icmp_rewrite(p, &q, ct->backend.v4, ct->backend.v4,
+		icmp_rewrite(p, &q, be->addr.v4, be->addr.v4,
 			     q.ip->saddr, ct->backend_port, ct->snat_port);
 		return fib_forward(ctx, p);
 	}

@@ -43,29 +43,25 @@ struct {
 } backends SEC(".maps");
 
 /*
- * conntrack and snat: per-CPU LRU lists (BPF_F_NO_COMMON_LRU). Every CPU
- * still sees every entry and BPF_NOEXIST still claims atomically (both are
- * the hash table's, under its bucket lock); only the free/eviction lists
- * are per CPU, which makes the two inserts of a new flow ~13% cheaper
- * (docs/datapath.md, Cost). The price: each CPU's list holds
- * max_entries / possible CPUs, so the loader (user/maps.c) goes back to
- * the common list where that share would drop below KHA_CT_PERCPU_MIN
- * (headers/kha_abi.h).
+ * conntrack and snat: the flow tables, open-addressed hash tables in
+ * preallocated arrays of one-cache-line slots (headers/kha_abi.h, "flow
+ * tables"; bpf/flows.h). Mmapable so user space can count and inspect them
+ * without 524288 syscalls.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, KHA_CT_ENTRIES);
-	__type(key, struct kha_flow_key);
-	__type(value, struct kha_ct);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KHA_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kha_ct_slot);
 } conntrack SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, KHA_CT_ENTRIES);
-	__type(key, struct kha_flow_key);
-	__type(value, struct kha_snat);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KHA_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kha_snat_slot);
 } snat SEC(".maps");
 
 struct {

@@ -20,6 +20,7 @@
 #include "maps.h"
 #include "csum.h"
 #include "parse.h"
+#include "flows.h"
 
 #define KHA_BE_USABLE (KHA_BE_F_PRESENT | KHA_BE_F_HEALTHY)
 
@@ -98,6 +99,20 @@ static __always_inline int drop_bad(const struct pkt *p)
 static __always_inline int backend_usable(const struct kha_backend *be)
 {
 	return (be->flags & KHA_BE_USABLE) == KHA_BE_USABLE;
+}
+
+/* The backend a flow names, if it may still carry the flow. */
+static __always_inline struct kha_backend *
+ct_backend(const struct kha_ct_slot *ct)
+{
+	__u32 id = ct->backend_id;
+	struct kha_backend *be;
+
+	be = bpf_map_lookup_elem(&backends, &id);
+	if (!be || !backend_usable(be) || be->port != ct->backend_port ||
+	    be->family != KHA_AF_INET)
+		return NULL;
+	return be;
 }
 
 /*
@@ -294,15 +309,6 @@ static __always_inline int forward_cached(struct xdp_md *ctx, struct pkt *p,
 	return nh_send(p, &nh);
 }
 
-/* Toward a backend: this CPU's slot for the backend id. */
-static __always_inline int forward_backend(struct xdp_md *ctx, struct pkt *p,
-					   __u32 backend_id)
-{
-	return forward_cached(ctx, p,
-			      bpf_map_lookup_elem(&nh_backend, &backend_id),
-			      coarse_now());
-}
-
 /* Toward a client (replies); @now from coarse_now(). */
 static __always_inline int forward_client(struct xdp_md *ctx, struct pkt *p,
 					  __u64 now)
@@ -382,94 +388,12 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
 /* ---- NAT state ---------------------------------------------------- */
 
 /*
- * A remote flow's SNAT port is held by its `snat` entry. Nothing else
- * frees it (LRU eviction only starts when the map is full, long after a
- * backend's port range is), so an entry whose flow has shown no reply for
- * KHA_SNAT_IDLE_TICKS hands its port over to the next new flow that draws
- * it (KHA_SNAT_IDLE_TICKS and KHA_SNAT_RST_TICKS: headers/kha_abi.h).
- */
-static __always_inline __u32 snat_ticks(__u64 now_ns)
-{
-	return now_ns >> KHA_SNAT_TICK_SHIFT;
-}
-
-/*
- * Take over the port of an idle entry: the old flow's conntrack entry goes
- * (its next packet, if any, becomes a new flow and the backend answers it
- * with a reset), unless its client has since reopened that 4-tuple as a new
- * flow with another port. Then the entry is rewritten for the new flow. Two
- * CPUs drawing the same idle port in the same few nanoseconds could both
- * take it; the idle time is re-read just before the write to keep that
- * window at a few instructions.
- */
-static __always_inline int snat_reclaim(struct kha_flow_key *rkey,
-					const struct kha_snat *rval, __u32 now)
-{
-	struct kha_flow_key old_ct = {};
-	struct kha_snat *old;
-	struct kha_ct *ct;
-
-	old = bpf_map_lookup_elem(&snat, rkey);
-	if (!old || now - old->last_seen <= KHA_SNAT_IDLE_TICKS)
-		return -1;
-	old_ct.src = old->client;
-	old_ct.dst = old->vip;
-	old_ct.sport = old->client_port;
-	old_ct.dport = old->vip_port;
-	old_ct.proto = IPPROTO_TCP;
-	old_ct.family = KHA_AF_INET;
-	if (now - *(volatile __u32 *)&old->last_seen <= KHA_SNAT_IDLE_TICKS)
-		return -1;
-	old->last_seen = now;
-	ct = bpf_map_lookup_elem(&conntrack, &old_ct);
-	if (ct && ct->snat_port == rkey->dport &&
-	    ct->backend.v4 == rkey->src.v4)
-		bpf_map_delete_elem(&conntrack, &old_ct);
-	if (bpf_map_update_elem(&snat, rkey, rval, BPF_EXIST))
-		return -1;
-	kha_count(KHA_R_snat_reclaimed);
-	return 0;
-}
-
-/*
- * Claim a source port for VIP -> backend: the reverse entry is inserted
- * with BPF_NOEXIST, so two flows can never share one (backend, port) even
- * when claimed on two CPUs at once. The first candidate is a hash of the
- * client's address and port (a retransmitted SYN of a forgotten flow tends
- * to get its port back), the others random. A taken candidate whose flow
- * is idle is reclaimed. Returns 0 or -1 (exhausted).
- */
-static __always_inline int snat_claim(const struct kha_lb_config *cfg,
-				      struct kha_flow_key *rkey,
-				      struct kha_snat *rval, __u32 hash)
-{
-	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span;
-	__u32 now = snat_ticks(coarse_now());
-
-	if (!lo || hi < lo) {
-		lo = KHA_SNAT_PORT_LO_DEFAULT;
-		hi = KHA_SNAT_PORT_HI_DEFAULT;
-	}
-	span = hi - lo + 1;
-	rval->last_seen = now;
-	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
-		__u32 r = i ? bpf_get_prandom_u32() : hash;
-
-		rkey->dport = bpf_htons(lo + r % span);
-		if (!bpf_map_update_elem(&snat, rkey, rval, BPF_NOEXIST))
-			return 0;
-		if (!snat_reclaim(rkey, rval, now))
-			return 0;
-	}
-	return -1;
-}
-
-/*
  * Closing. A FIN or RST is recorded once per side and kind in the flow's
- * `snat` entry (kha_snat.flags), which then sets how long the port is held
- * after the flow's last packet: last_seen is written KHA_SNAT_IDLE_TICKS -
- * hold ticks in the past, so snat_reclaim() needs no second clock.
- *   open, or closed one way only   KHA_SNAT_IDLE_TICKS (a reply refreshes)
+ * `snat` slot (flags, mirrored into its conntrack slot's `close`), which
+ * then sets how long the flow's slots and SNAT port are held after its
+ * last packet: the stamp is written KHA_SNAT_IDLE_TICKS - hold ticks in
+ * the past, so one compare in bpf/flows.h decides.
+ *   open, or closed one way only   KHA_SNAT_IDLE_TICKS (a packet refreshes)
  *   reset by either side           KHA_SNAT_RST_TICKS  (nobody waits)
  *   FIN both ways, client's first  KHA_SNAT_CLOSE_TICKS (TIME_WAIT on the
  *                                  client; the backend wants its last ACK)
@@ -491,8 +415,17 @@ static __always_inline __u32 snat_hold(__u32 flags)
 	return KHA_SNAT_CLOSE_TICKS;
 }
 
+/* The stamp of a flow last seen @now in close state @close. */
+static __always_inline __u32 hold_stamp(__u32 now, __u32 close)
+{
+	close &= KHA_SNAT_F_CLOSE_MASK;
+	if (!close)
+		return now;
+	return now - (KHA_SNAT_IDLE_TICKS - snat_hold(close));
+}
+
 /* @fin: KHA_SNAT_F_CLIENT_FIN or _BACKEND_FIN; @tcpf: FIN/RST bits */
-static __always_inline __u32 snat_closing(struct kha_snat *s, __u32 fin,
+static __always_inline __u32 snat_closing(struct kha_snat_slot *s, __u32 fin,
 					  __u32 tcpf)
 {
 	__u32 f = s->flags, add = 0;
@@ -507,42 +440,57 @@ static __always_inline __u32 snat_closing(struct kha_snat *s, __u32 fin,
 	}
 	if ((f & add) != add) /* once, not on every retransmission */
 		s->flags = f | add;
-	return f | add;
+	return (f | add) & KHA_SNAT_F_CLOSE_MASK;
+}
+
+/* One write a tick, not one a packet. */
+static __always_inline void stamp_touch(__u32 *stamp, __u32 now, __u32 close)
+{
+	__u32 st = hold_stamp(now, close);
+
+	if (*stamp != st)
+		*stamp = st;
+}
+
+/* The flow's `snat` slot, if it still is the flow's. */
+static __always_inline struct kha_snat_slot *
+snat_owned(const struct pkt *p, const struct kha_ct_slot *ct)
+{
+	struct kha_snat_slot *s;
+	__u32 idx = ct->snat_slot;
+
+	s = bpf_map_lookup_elem(&snat, &idx);
+	if (!s || !s->stamp || s->backend_id != ct->backend_id ||
+	    s->client.v4 != p->iph->saddr || s->client_port != p->tcp->source)
+		return NULL;
+	if (ct->snat_port ? s->port != ct->snat_port :
+			    !(s->flags & KHA_SNAT_F_LOCAL))
+		return NULL;
+	return s;
 }
 
 /*
- * A reply (or the client's FIN/RST) refreshes the entry: the hold of its
- * state, counted from now. One write a tick, not one a packet.
+ * The backend closed or reset (@close, newly recorded in @s): the flow's
+ * conntrack slot takes the same hold, so a closed flow frees both tables.
  */
-static __always_inline void snat_touch(struct kha_snat *s, __u32 flags,
-				       __u64 now_ns)
+static __always_inline void ct_sync_close(const struct kha_snat_slot *s,
+					  __u32 close, __u32 now)
 {
-	__u32 now = snat_ticks(now_ns);
+	struct kha_flow_key key = {};
+	struct kha_ct_slot *ct;
+	__u32 idx;
 
-	if (flags) /* closing or closed: a shorter hold */
-		now -= KHA_SNAT_IDLE_TICKS - snat_hold(flags);
-	if (s->last_seen != now)
-		s->last_seen = now;
-}
-
-/* The flow's `snat` entry, if it still is the flow's (remote flows only). */
-static __always_inline struct kha_snat *snat_owned(const struct pkt *p,
-						   const struct kha_ct *ct,
-						   struct kha_flow_key *rkey)
-{
-	struct kha_snat *s;
-
-	rkey->src = ct->backend;
-	rkey->dst.v4 = p->iph->daddr;
-	rkey->sport = ct->backend_port;
-	rkey->dport = ct->snat_port;
-	rkey->proto = IPPROTO_TCP;
-	rkey->family = KHA_AF_INET;
-	s = bpf_map_lookup_elem(&snat, rkey);
-	if (!s || s->client.v4 != p->iph->saddr ||
-	    s->client_port != p->tcp->source)
-		return NULL;
-	return s;
+	key.src = s->client;
+	key.dst = s->vip;
+	key.sport = s->client_port;
+	key.dport = s->vip_port;
+	key.proto = IPPROTO_TCP;
+	key.family = KHA_AF_INET;
+	ct = ct_find(&key, &idx);
+	if (ct && ct->snat_port == s->port && ct->backend_id == s->backend_id) {
+		ct->close = close;
+		stamp_touch(&ct->stamp, now, close);
+	}
 }
 
 /*
@@ -550,11 +498,11 @@ static __always_inline struct kha_snat *snat_owned(const struct pkt *p,
  * (a later SYN on this 4-tuple is a new connection) and its entry.
  */
 static __always_inline void ct_client_closing(const struct pkt *p,
-					      struct kha_ct *ct, __u32 tcpf)
+					      struct kha_ct_slot *ct,
+					      __u32 tcpf, __u32 now)
 {
-	struct kha_flow_key rkey = {};
-	struct kha_snat *s;
-	__u32 add = 0;
+	struct kha_snat_slot *s;
+	__u32 add = 0, close;
 
 	if (tcpf & TCP_FLAG_FIN)
 		add |= KHA_CT_F_CLIENT_FIN;
@@ -563,67 +511,110 @@ static __always_inline void ct_client_closing(const struct pkt *p,
 	if ((ct->flags & add) == add)
 		return;
 	ct->flags |= add;
-	if (!ct->snat_port)
-		return;
-	s = snat_owned(p, ct, &rkey);
-	if (s)
-		snat_touch(s, snat_closing(s, KHA_SNAT_F_CLIENT_FIN, tcpf),
-			   coarse_now());
+	s = snat_owned(p, ct);
+	if (s) {
+		close = snat_closing(s, KHA_SNAT_F_CLIENT_FIN, tcpf);
+		stamp_touch(&s->stamp, now, close);
+	} else {
+		close = tcpf & TCP_FLAG_RST ? KHA_SNAT_F_RST : 0;
+	}
+	ct->close = close;
 }
 
-/* The reverse entry a flow owns, so a re-selected flow can free it. */
+/* Free the reverse entry a flow owns (a re-selected or failed flow). */
 static __always_inline void snat_release(const struct pkt *p,
-					 const struct kha_ct *ct)
+					 const struct kha_ct_slot *ct)
 {
-	struct kha_flow_key rkey = {};
+	struct kha_snat_slot *s = snat_owned(p, ct);
 
-	rkey.src = ct->backend;
-	rkey.sport = ct->backend_port;
-	rkey.proto = IPPROTO_TCP;
-	rkey.family = KHA_AF_INET;
-	if (ct->snat_port) {
-		rkey.dst.v4 = p->iph->daddr;
-		rkey.dport = ct->snat_port;
-	} else {
-		rkey.dst.v4 = p->iph->saddr;
-		rkey.dport = p->tcp->source;
+	if (s)
+		s->stamp = 0;
+}
+
+/*
+ * snat_take() gave a new flow a slot that held a dead flow (@s still has
+ * its fields, @idx is the slot): that flow's conntrack slot goes, so a
+ * late packet of it is a new flow (the backend answers it with a reset)
+ * rather than one sent with a port another flow now owns.
+ */
+static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
+					   __u32 idx)
+{
+	struct kha_flow_key key = {};
+	struct kha_ct_slot *ct;
+	__u32 cidx;
+
+	if (s->flags & KHA_SNAT_F_LOCAL)
+		return;
+	key.src = s->client;
+	key.dst = s->vip;
+	key.sport = s->client_port;
+	key.dport = s->vip_port;
+	key.proto = IPPROTO_TCP;
+	key.family = KHA_AF_INET;
+	ct = ct_find(&key, &cidx);
+	if (ct && ct->snat_slot == idx && ct->snat_port)
+		ct->stamp = 0;
+	kha_count(KHA_R_snat_reclaimed);
+}
+
+/*
+ * Claim a source port for VIP -> backend. A port is the key of a `snat`
+ * slot, claimed by compare-and-swap, so two flows never share one
+ * (backend, port) even when claimed on two CPUs at once. The first
+ * candidate is a hash of the client's address and port (a retransmitted
+ * SYN of a forgotten flow tends to get its port back), the others random.
+ * A port whose flow has expired is taken over. NULL: exhausted.
+ */
+static __always_inline struct kha_snat_slot *
+snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
+	   __u32 hash, __u32 now, __u32 *idx, __be16 *port)
+{
+	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span, old;
+	struct kha_snat_slot *s;
+
+	if (!lo || hi < lo) {
+		lo = KHA_SNAT_PORT_LO_DEFAULT;
+		hi = KHA_SNAT_PORT_HI_DEFAULT;
 	}
-	bpf_map_delete_elem(&snat, &rkey);
+	span = hi - lo + 1;
+	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
+		__u32 r = i ? bpf_get_prandom_u32() : hash;
+
+		*port = bpf_htons(lo + r % span);
+		s = snat_take(&be->addr, be->port, *port, NULL, now, idx, &old);
+		if (!s)
+			continue;
+		if (old)
+			snat_reclaimed(s, *idx);
+		return s;
+	}
+	return NULL;
 }
 
 /*
  * A SYN on the 4-tuple of a flow that is closing or closed (a FIN or RST
- * seen either way): the client has let the old connection go and opens a
- * new one, which gets a port of its own (Linux conntrack likewise treats a
- * SYN in TIME_WAIT/CLOSE as new). The old port is freed at once, unless the
- * backend closed first: then the backend holds the old VIP:port in
- * TIME_WAIT, and the entry stays for KHA_SNAT_TW_TICKS. @os, @okey: the old
- * flow's entry from snat_owned() (NULL for a local flow or when it is no
- * longer the flow's); @rkey: the new flow's claim.
+ * seen either way, or expired): the client has let the old connection go
+ * and opens a new one, which gets a port of its own (Linux conntrack
+ * likewise treats a SYN in TIME_WAIT/CLOSE as new). The old port is freed
+ * at once, unless the backend closed first: then the backend holds the old
+ * VIP:port in TIME_WAIT, and the entry stays for KHA_SNAT_TW_TICKS. @os:
+ * the old flow's entry from snat_owned(), or NULL.
  */
-static __always_inline void ct_reopen(const struct pkt *p,
-				      const struct kha_ct *old,
-				      struct kha_snat *os,
-				      struct kha_flow_key *okey,
-				      const struct kha_flow_key *rkey)
+static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 now)
 {
-	if (os) {
-		if ((os->flags & (KHA_SNAT_F_RST | KHA_SNAT_F_BACKEND_FIRST)) ==
-		    KHA_SNAT_F_BACKEND_FIRST)
-			snat_touch(os, snat_closing(os, KHA_SNAT_F_CLIENT_FIN,
-						    TCP_FLAG_FIN),
-				   coarse_now());
-		else
-			bpf_map_delete_elem(&snat, okey);
+	__u32 close;
+
+	if (!os)
 		return;
+	if (!(os->flags & KHA_SNAT_F_LOCAL) &&
+	    (os->flags & (KHA_SNAT_F_RST | KHA_SNAT_F_BACKEND_FIRST)) ==
+		    KHA_SNAT_F_BACKEND_FIRST) {
+		close = snat_closing(os, KHA_SNAT_F_CLIENT_FIN, TCP_FLAG_FIN);
+		stamp_touch(&os->stamp, now, close);
+	} else {
+		os->stamp = 0;
 	}
-	/*
-	 * a local flow: its entry is keyed by the client, so on the same
-	 * local backend the new flow's claim has just overwritten it
-	 */
-	if (!old->snat_port && (old->backend.v4 != rkey->src.v4 ||
-				old->backend_port != rkey->sport))
-		snat_release(p, old);
 }
 
 #endif /* KHA_BPF_NAT_H */

@@ -29,6 +29,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.h"
+#include "flows.h"
 
 #define KHA_IP_MF 0x2000
 #define KHA_IP_OFFSET 0x1fff
@@ -54,8 +55,10 @@ int tc_egress(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	struct kha_flow_key key = {};
-	struct kha_snat *s;
+	struct kha_addr node = {}, client = {};
+	struct kha_snat_slot *s;
+	struct kha_backend *be;
+	__u32 idx, id;
 	struct iphdr *iph;
 	struct tcphdr *tcp;
 	__be32 old_ip, new_ip;
@@ -85,18 +88,10 @@ int tc_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	/* match: the reverse entry XDP made for a local-backend flow */
-	key.src.v4 = iph->saddr;
-	key.dst.v4 = iph->daddr;
-	key.sport = tcp->source;
-	key.dport = tcp->dest;
-	key.proto = IPPROTO_TCP;
-	key.family = KHA_AF_INET;
-	s = bpf_map_lookup_elem(&snat, &key);
-	/*
-	 * A local-backend entry names the packet's own destination as the
-	 * client; a remote-backend entry is keyed on dst=VIP and never does.
-	 */
-	if (!s || s->client.v4 != iph->daddr || s->client_port != tcp->dest)
+	node.v4 = iph->saddr;
+	client.v4 = iph->daddr;
+	s = snat_find(&node, tcp->source, tcp->dest, &client, &idx);
+	if (!s)
 		return TC_ACT_OK;
 
 	/* rewrite: source -> VIP:vip_port; checksums before the store */
@@ -104,8 +99,11 @@ int tc_egress(struct __sk_buff *skb)
 	new_ip = s->vip.v4;
 	old_port = tcp->source;
 	new_port = s->vip_port;
-	count(&vip_stats, s->vip_id, skb->len);
-	count(&backend_stats, s->backend_id, skb->len);
+	id = s->backend_id;
+	be = bpf_map_lookup_elem(&backends, &id);
+	if (be)
+		count(&vip_stats, be->vip_id, skb->len);
+	count(&backend_stats, id, skb->len);
 
 	if (bpf_l4_csum_replace(skb, TCP_CSUM_OFF(ihl), old_ip, new_ip,
 				BPF_F_PSEUDO_HDR | sizeof(new_ip)) ||

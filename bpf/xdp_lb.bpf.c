@@ -34,17 +34,17 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 					   const struct kha_lb_config *cfg)
 {
 	__u16 dport = bpf_ntohs(p->tcp->dest);
-	struct kha_flow_key key = {};
-	struct kha_snat *s;
-	__u32 tcpf, flags;
+	struct kha_addr src = {};
+	struct kha_snat_slot *s;
+	struct kha_backend *be;
+	__u32 tcpf, close, nclose, now, idx, id;
+	__u64 now_ns;
 	int verdict;
-	__u64 now;
 
 	if (dport < cfg->snat_port_lo || dport > cfg->snat_port_hi)
 		return KHA_CONTINUE;
-	flow_key_of(p, &key);
-	s = bpf_map_lookup_elem(&snat, &key);
-	/* local-backend entries (dst = client) are the tc program's */
+	src.v4 = p->iph->saddr;
+	s = snat_find(&src, p->tcp->source, p->tcp->dest, NULL, &idx);
 	if (!s || s->vip.v4 != p->iph->daddr)
 		return KHA_CONTINUE;
 	if (p->bad)
@@ -52,25 +52,37 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return XDP_DROP; /* checked by the parser; for the verifier */
-	now = coarse_now();
+	now_ns = coarse_now();
+	now = flow_ticks(now_ns);
 	/* the backend's FIN or RST: recorded once, sets the port's hold */
-	flags = s->flags;
+	close = s->flags & KHA_SNAT_F_CLOSE_MASK;
 	tcpf = tcp_flag_word(p->tcp) & KHA_TCP_CLOSING;
-	if (tcpf)
-		flags = snat_closing(s, KHA_SNAT_F_BACKEND_FIN, tcpf);
-	snat_touch(s, flags, now);
+	if (tcpf) {
+		nclose = snat_closing(s, KHA_SNAT_F_BACKEND_FIN, tcpf);
+		if (nclose != close)
+			ct_sync_close(s, nclose, now);
+		close = nclose;
+	}
+	stamp_touch(&s->stamp, now, close);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
-	verdict = forward_client(ctx, p, now);
-	if (verdict != XDP_DROP)
-		count_packet(p, s->vip_id, s->backend_id, 0);
+	id = s->backend_id;
+	verdict = forward_client(ctx, p, now_ns);
+	if (verdict != XDP_DROP) {
+		be = bpf_map_lookup_elem(&backends, &id);
+		if (be)
+			count_packet(p, be->vip_id, id, 0);
+	}
 	return verdict;
 }
 
 /* Paths 1+2/4, once the backend is known: rewrite and send. */
 static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
-				      struct kha_ct *ct, int new_flow)
+				      struct kha_ct_slot *ct,
+				      const struct kha_backend *be,
+				      int new_flow, __u64 now_ns)
 {
-	__u32 tcpf;
+	__u32 tcpf, now = flow_ticks(now_ns);
+	struct kha_snat_slot *s;
 	int verdict;
 
 	if ((void *)(p->tcp + 1) > p->data_end)
@@ -78,61 +90,49 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 	/* the client's FIN or RST, once: see ct_client_closing() */
 	tcpf = tcp_flag_word(p->tcp) & KHA_TCP_CLOSING;
 	if (tcpf)
-		ct_client_closing(p, ct, tcpf);
+		ct_client_closing(p, ct, tcpf, now);
+	stamp_touch(&ct->stamp, now, ct->close);
 	if (!ct->snat_port) {
+		/* the local entry lives as long as the flow: tc reads it */
+		s = snat_owned(p, ct);
+		if (s)
+			stamp_touch(&s->stamp, now, ct->close);
 		/* DNAT only: the local stack answers, tc egress un-NATs */
-		rewrite_tcp4(p, p->iph->saddr, ct->backend.v4, p->tcp->source,
+		rewrite_tcp4(p, p->iph->saddr, be->addr.v4, p->tcp->source,
 			     ct->backend_port);
 		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
 		kha_count(KHA_R_pass_local_backend);
 		return XDP_PASS;
 	}
-	rewrite_tcp4(p, p->iph->daddr, ct->backend.v4, ct->snat_port,
+	rewrite_tcp4(p, p->iph->daddr, be->addr.v4, ct->snat_port,
 		     ct->backend_port);
-	verdict = forward_backend(ctx, p, ct->backend_id);
+	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
+							     &ct->backend_id),
+				 now_ns);
 	if (verdict != XDP_DROP)
 		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
 	return verdict;
 }
 
 /*
- * An established flow stays on its backend while the backend is configured
- * and healthy, even when drained (weight 0: no longer in the ring). If it
- * is gone, or its id now names another address, the flow is re-selected.
- */
-static __always_inline int ct_backend_ok(const struct kha_ct *ct)
-{
-	struct kha_backend *be;
-
-	be = bpf_map_lookup_elem(&backends, &ct->backend_id);
-	return be && backend_usable(be) && be->addr.v4 == ct->backend.v4 &&
-	       be->port == ct->backend_port;
-}
-
-static __always_inline int established(struct xdp_md *ctx, struct pkt *p,
-				       struct kha_ct *ct)
-{
-	if (!ct_backend_ok(ct))
-		return KHA_CONTINUE;
-	return to_backend(ctx, p, ct, 0);
-}
-
-/*
  * A new flow (or one whose backend left): pick a backend from the Maglev
- * table, claim the NAT state, record the flow, send.
+ * table, claim the NAT state, record the flow, send. @old: the flow's
+ * conntrack slot when its backend left (re-selected in place), else NULL.
  */
 static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 				    const struct kha_lb_config *cfg,
 				    const struct kha_vip *vip,
-				    struct kha_ct *old, int unlooked)
+				    struct kha_ct_slot *old)
 {
-	struct kha_flow_key key = {}, rkey = {};
-	struct kha_snat rval = {};
-	struct kha_ct ct = {};
+	struct kha_flow_key key = {};
+	struct kha_snat_slot *s, *os;
+	struct kha_addr client = {};
 	struct kha_backend *be;
-	__u32 backend_id = 0;
-	int fresh = 1;
-	long err;
+	struct kha_ct_slot *ct = old;
+	__u32 backend_id = 0, now, idx, sidx, ost;
+	__be16 port = 0;
+	__u64 now_ns;
+	int existing = 0;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
@@ -140,99 +140,89 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	}
 	be = select_backend(cfg, vip->vip_id, p->iph->saddr, &backend_id);
 	if (!be) {
-		if (old) {
-			flow_key_of(p, &key);
-			bpf_map_delete_elem(&conntrack, &key);
-		}
+		if (old)
+			old->stamp = 0;
 		if (p->tcp->syn && !p->tcp->ack && !p->tcp->rst)
 			return send_rst(ctx, p);
 		return drop(KHA_R_drop_no_backend);
 	}
+	now_ns = coarse_now();
+	now = flow_ticks(now_ns);
 
-	ct.backend = be->addr;
-	ct.backend_port = be->port;
-	ct.backend_id = backend_id;
-	ct.vip_id = vip->vip_id;
-
-	rval.client.v4 = p->iph->saddr;
-	rval.vip.v4 = p->iph->daddr;
-	rval.client_port = p->tcp->source;
-	rval.vip_port = p->tcp->dest;
-	rval.vip_id = vip->vip_id;
-	rval.backend_id = backend_id;
-
-	rkey.src = be->addr;
-	rkey.sport = be->port;
-	rkey.proto = IPPROTO_TCP;
-	rkey.family = KHA_AF_INET;
-	if (be->flags & KHA_BE_F_LOCAL) {
-		/* keyed by the local stack's reply, for tc egress */
-		rkey.dst.v4 = p->iph->saddr;
-		rkey.dport = p->tcp->source;
-		if (bpf_map_update_elem(&snat, &rkey, &rval, BPF_ANY))
+	/*
+	 * The forward slot first. A SYN nobody looked up learns here whether
+	 * its flow exists: a flow that does keeps its backend and port when
+	 * it still may, exactly as established() would have kept it (a
+	 * retransmitted SYN). A flow that is closing, closed or expired is
+	 * reopened: the SYN is a new connection on a reused client port and
+	 * gets a fresh port, the old one is let go (ct_reopen()). A flow
+	 * whose backend left is re-selected.
+	 */
+	if (!ct) {
+		flow_key_of(p, &key);
+		ct = ct_claim(&key, now, &idx, &existing);
+		if (!ct)
 			return drop(KHA_R_ct_insert_fail);
+		if (existing) {
+			struct kha_backend *obe = ct_backend(ct);
+
+			os = snat_owned(p, ct);
+			if (!(ct->flags & KHA_CT_F_CLOSING) &&
+			    !(os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) &&
+			    stamp_live(ct->stamp, now) && obe)
+				return to_backend(ctx, p, ct, obe, 0, now_ns);
+			if ((ct->flags & KHA_CT_F_CLOSING) ||
+			    (os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) ||
+			    !stamp_live(ct->stamp, now)) {
+				ct_reopen(os, now);
+			} else {
+				kha_count(KHA_R_reselect);
+				if (os)
+					os->stamp = 0;
+			}
+			ct->stamp = now;
+		}
+	}
+	ct->flags = 0;
+	ct->close = 0;
+
+	/* the reverse slot: a SNAT port, or the local stack's reply key */
+	client.v4 = p->iph->saddr;
+	if (be->flags & KHA_BE_F_LOCAL) {
+		s = snat_take(&be->addr, be->port, p->tcp->source, &client, now,
+			      &sidx, &ost);
+		if (!s) {
+			ct->stamp = 0;
+			return drop(KHA_R_ct_insert_fail);
+		}
+		s->flags = KHA_SNAT_F_LOCAL;
+		port = p->tcp->source;
 	} else {
 		__u32 hash = kha_fmix32(p->iph->saddr ^
 					((__u32)p->tcp->source << 16));
 
-		rkey.dst.v4 = p->iph->daddr;
-		if (snat_claim(cfg, &rkey, &rval, hash))
+		s = snat_claim(cfg, be, hash, now, &sidx, &port);
+		if (!s) {
+			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);
-		ct.snat_port = rkey.dport;
-	}
-
-	/*
-	 * A SYN nobody looked up: BPF_NOEXIST is the lookup. A flow that
-	 * exists after all keeps its backend and port when it still may,
-	 * exactly as established() would have kept it, and gives back what
-	 * this packet claimed: a retransmitted SYN. A flow that is closing
-	 * or closed (FIN or RST seen) is reopened: the SYN is a new
-	 * connection on a reused client port and keeps the fresh claim (a
-	 * port other than the old one, whose entry still held it), the old
-	 * one is let go (ct_reopen()). A flow whose backend left is
-	 * re-selected onto the fresh claim.
-	 */
-	flow_key_of(p, &key);
-	err = bpf_map_update_elem(&conntrack, &key, &ct,
-				  unlooked ? BPF_NOEXIST : BPF_ANY);
-	if (err && unlooked) {
-		struct kha_flow_key okey = {};
-		struct kha_snat *os = NULL;
-		int closing = 0;
-
-		old = bpf_map_lookup_elem(&conntrack, &key);
-		if (old) {
-			if (old->snat_port)
-				os = snat_owned(p, old, &okey);
-			closing = (old->flags & KHA_CT_F_CLOSING) ||
-				  (os && os->flags);
 		}
-		if (old && !closing && ct_backend_ok(old)) {
-			/*
-			 * a local claim is keyed by the client: on the old
-			 * flow's own local backend it is the old flow's entry
-			 */
-			if (ct.snat_port || old->backend_id != backend_id)
-				bpf_map_delete_elem(&snat, &rkey);
-			ct = *old;
-			fresh = 0;
-			err = 0;
-		} else {
-			if (closing) {
-				ct_reopen(p, old, os, &okey, &rkey);
-			} else if (old) {
-				kha_count(KHA_R_reselect);
-				snat_release(p, old);
-			}
-			err = bpf_map_update_elem(&conntrack, &key, &ct,
-						  BPF_ANY);
-		}
+		s->flags = 0;
 	}
-	if (err) {
-		bpf_map_delete_elem(&snat, &rkey);
-		return drop(KHA_R_ct_insert_fail);
-	}
-	return to_backend(ctx, p, &ct, fresh);
+	s->backend_id = backend_id;
+	s->backend = be->addr;
+	s->client = client;
+	s->vip.v4 = p->iph->daddr;
+	s->backend_port = be->port;
+	s->port = port;
+	s->client_port = p->tcp->source;
+	s->vip_port = p->tcp->dest;
+
+	ct->backend_id = backend_id;
+	ct->backend_port = be->port;
+	ct->snat_port = be->flags & KHA_BE_F_LOCAL ? 0 : port;
+	ct->vip_id = vip->vip_id;
+	ct->snat_slot = sidx;
+	return to_backend(ctx, p, ct, be, 1, now_ns);
 }
 
 SEC("xdp")
@@ -241,11 +231,12 @@ int xdp_lb(struct xdp_md *ctx)
 	struct kha_flow_key key = {};
 	struct kha_vip_key vkey = {};
 	struct kha_lb_config *cfg;
+	struct kha_ct_slot *ct = NULL;
+	struct kha_backend *be;
 	struct kha_vip *vip;
-	struct kha_ct *ct;
 	struct pkt p;
-	__u32 zero = 0;
-	int verdict, unlooked = 0;
+	__u32 zero = 0, idx;
+	int verdict;
 
 	/* Ethernet / IPv4 / TCP or ICMP; everything else is the kernel's */
 	verdict = parse_packet(ctx, &p);
@@ -267,21 +258,23 @@ int xdp_lb(struct xdp_md *ctx)
 		return verdict;
 
 	/*
-	 * An established flow keeps its backend (one lookup: the fast path).
-	 * A clean SYN skips the lookup: it is nearly always new, and its
-	 * conntrack insert (BPF_NOEXIST) finds the rare one that is not.
+	 * An established flow keeps its backend (one slot read: the fast
+	 * path), while the backend is configured and healthy, even when
+	 * drained (weight 0: no longer in the ring); if it is gone the flow
+	 * is re-selected. A clean SYN skips the lookup: it is nearly always
+	 * new, and its claim (ct_claim()) finds the rare one that is not.
 	 */
-	if (!p.bad && (void *)(p.tcp + 1) <= p.data_end && p.tcp->syn &&
-	    !p.tcp->ack && !p.tcp->rst)
-		unlooked = 1;
-	flow_key_of(&p, &key);
-	ct = unlooked ? NULL : bpf_map_lookup_elem(&conntrack, &key);
+	if (p.bad || (void *)(p.tcp + 1) > p.data_end || !p.tcp->syn ||
+	    p.tcp->ack || p.tcp->rst) {
+		flow_key_of(&p, &key);
+		ct = ct_find(&key, &idx);
+	}
 	if (ct) {
 		if (p.bad)
 			return drop_bad(&p);
-		verdict = established(ctx, &p, ct);
-		if (verdict != KHA_CONTINUE)
-			return verdict;
+		be = ct_backend(ct);
+		if (be)
+			return to_backend(ctx, &p, ct, be, 0, coarse_now());
 	}
 
 	/* not for a VIP: SSH, :6443, VRRP... untouched */
@@ -296,5 +289,5 @@ int xdp_lb(struct xdp_md *ctx)
 		return drop_bad(&p);
 
 	/* a new flow, or one whose backend is gone */
-	return new_flow(ctx, &p, cfg, vip, ct, unlooked);
+	return new_flow(ctx, &p, cfg, vip, ct);
 }

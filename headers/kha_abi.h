@@ -198,7 +198,7 @@ struct kha_ct_slot {
 	__be16 snat_port;   /* 0 for a local backend (no SNAT) */
 	__u32 vip_id;
 	__u32 snat_slot;    /* index of the flow's `snat` slot */
-	__u32 pad;
+	__u32 close;        /* its KHA_SNAT_F_* close flags, mirrored */
 };
 
 /* kha_snat_slot.flags: how the flow closed, each set once (datapath.md) */
