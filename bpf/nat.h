@@ -110,7 +110,7 @@ ct_backend(const struct kha_ct_slot *ct)
 
 	be = bpf_map_lookup_elem(&backends, &id);
 	if (!be || !backend_usable(be) || be->port != ct->backend_port ||
-	    be->family != KHA_AF_INET)
+	    kha_addr_tag(&be->addr) != ct->be_tag || be->family != KHA_AF_INET)
 		return NULL;
 	return be;
 }

@@ -125,14 +125,14 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 				    struct kha_ct_slot *old)
 {
 	struct kha_flow_key key = {};
-	struct kha_snat_slot *s, *os;
+	struct kha_snat_slot *s, *os = NULL;
 	struct kha_addr client = {};
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
 	__u32 backend_id = 0, now, idx, sidx, ost;
 	__be16 port = 0;
 	__u64 now_ns;
-	int existing = 0;
+	int existing = 0, reopen = 0;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
@@ -167,19 +167,13 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			struct kha_backend *obe = ct_backend(ct);
 
 			os = snat_owned(p, ct);
-			if (!(ct->flags & KHA_CT_F_CLOSING) &&
-			    !(os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) &&
-			    stamp_live(ct->stamp, now) && obe)
+			reopen = (ct->flags & KHA_CT_F_CLOSING) ||
+				 (os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) ||
+				 !stamp_live(ct->stamp, now);
+			if (!reopen && obe)
 				return to_backend(ctx, p, ct, obe, 0, now_ns);
-			if ((ct->flags & KHA_CT_F_CLOSING) ||
-			    (os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) ||
-			    !stamp_live(ct->stamp, now)) {
-				ct_reopen(os, now);
-			} else {
+			if (!reopen)
 				kha_count(KHA_R_reselect);
-				if (os)
-					os->stamp = 0;
-			}
 			ct->stamp = now;
 		}
 	}
@@ -208,6 +202,16 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		}
 		s->flags = 0;
 	}
+	/*
+	 * The old flow's port is let go only now, so a reopened flow never
+	 * draws the port its previous connection just used.
+	 */
+	if (os && os != s) {
+		if (reopen)
+			ct_reopen(os, now);
+		else
+			os->stamp = 0;
+	}
 	s->backend_id = backend_id;
 	s->backend = be->addr;
 	s->client = client;
@@ -221,6 +225,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	ct->backend_port = be->port;
 	ct->snat_port = be->flags & KHA_BE_F_LOCAL ? 0 : port;
 	ct->vip_id = vip->vip_id;
+	ct->be_tag = kha_addr_tag(&be->addr);
 	ct->snat_slot = sidx;
 	return to_backend(ctx, p, ct, be, 1, now_ns);
 }

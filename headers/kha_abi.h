@@ -196,10 +196,21 @@ struct kha_ct_slot {
 	struct kha_flow_key key;
 	__be16 backend_port;
 	__be16 snat_port;   /* 0 for a local backend (no SNAT) */
-	__u32 vip_id;
+	__u16 vip_id;
+	__u8 close;         /* its KHA_SNAT_F_* close flags, mirrored */
+	__u8 pad;
 	__u32 snat_slot;    /* index of the flow's `snat` slot */
-	__u32 close;        /* its KHA_SNAT_F_* close flags, mirrored */
+	__u32 be_tag;       /* kha_addr_tag() of the backend's address */
 };
+
+/*
+ * The backend address a flow was sent to, folded into 32 bits (exact for
+ * IPv4): a backend id that names another address since is re-selected.
+ */
+static inline __u32 kha_addr_tag(const struct kha_addr *a)
+{
+	return a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3];
+}
 
 /* kha_snat_slot.flags: how the flow closed, each set once (datapath.md) */
 #define KHA_SNAT_F_CLIENT_FIN (1u << 0)

@@ -36,6 +36,7 @@
 #include "pkt.h"
 #include "maglev.h"
 #include "kha_abi.h"
+#include "flows.h"
 #include "xdp_lb.skel.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -271,17 +272,96 @@ static struct kha_flow_key flow_key(uint32_t src, uint16_t sport,
 	return k;
 }
 
-static int ct_get(uint32_t client, uint16_t cport, uint32_t vip,
-		  struct kha_ct *ct)
-{
-	struct kha_flow_key k = flow_key(client, cport, vip, VIP_PORT);
+/*
+ * The flow tables are slot arrays (headers/kha_abi.h, "flow tables"),
+ * mmapped here and read through user/flows.c. The tests read a flow's
+ * state as a view with the backend's address resolved and the stamp as
+ * the tick the data plane last saw the flow (kha_snat.last_seen before).
+ */
+static struct kha_ct_slot *ct_tab;
+static struct kha_snat_slot *snat_tab;
+static size_t ct_tab_len, snat_tab_len;
 
-	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.conntrack), &k, ct);
+struct ct_view {
+	struct kha_addr backend;
+	__be16 backend_port;
+	__be16 snat_port;
+	__u32 backend_id;
+	__u32 vip_id;
+	__u32 flags;
+};
+
+struct snat_view {
+	struct kha_addr client;
+	struct kha_addr vip;
+	__be16 client_port;
+	__be16 vip_port;
+	__u32 vip_id;
+	__u32 backend_id;
+	__u32 last_seen; /* stamp - KHA_TICK_BASE: CLOCK_MONOTONIC ticks */
+	__u32 flags;     /* KHA_SNAT_F_* close flags */
+};
+
+static struct kha_backend backend_get(__u32 id)
+{
+	struct kha_backend be = {};
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.backends), &id, &be);
+	return be;
 }
 
-static int snat_get(struct kha_flow_key k, struct kha_snat *s)
+static int ct_get(uint32_t client, uint16_t cport, uint32_t vip,
+		  struct ct_view *ct)
 {
-	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.snat), &k, s);
+	struct kha_flow_key k = flow_key(client, cport, vip, VIP_PORT);
+	struct kha_ct_slot *s = kha_ct_find(ct_tab, &k);
+
+	if (!s)
+		return -1;
+	ct->backend = backend_get(s->backend_id).addr;
+	ct->backend_port = s->backend_port;
+	ct->snat_port = s->snat_port;
+	ct->backend_id = s->backend_id;
+	ct->vip_id = s->vip_id;
+	ct->flags = s->flags;
+	return 0;
+}
+
+/* by the key of the backend's packet: dst = VIP (remote) or client (local) */
+static struct kha_snat_slot *snat_slot(struct kha_flow_key k)
+{
+	struct kha_snat_slot *s;
+
+	s = kha_snat_find(snat_tab, &k.src, k.sport, k.dport, NULL);
+	if (s && s->vip.v4 == k.dst.v4)
+		return s;
+	return kha_snat_find(snat_tab, &k.src, k.sport, k.dport, &k.dst);
+}
+
+static int snat_get(struct kha_flow_key k, struct snat_view *v)
+{
+	struct kha_snat_slot *s = snat_slot(k);
+
+	if (!s)
+		return -1;
+	v->client = s->client;
+	v->vip = s->vip;
+	v->client_port = s->client_port;
+	v->vip_port = s->vip_port;
+	v->backend_id = s->backend_id;
+	v->vip_id = backend_get(s->backend_id).vip_id;
+	v->last_seen = s->stamp - KHA_TICK_BASE;
+	v->flags = s->flags & KHA_SNAT_F_CLOSE_MASK;
+	return 0;
+}
+
+/* time passes for an entry: its stamp moves back to @v->last_seen */
+static void snat_set_seen(struct kha_flow_key k, const struct snat_view *v)
+{
+	struct kha_snat_slot *s = snat_slot(k);
+
+	if (s)
+		s->stamp = v->last_seen + KHA_TICK_BASE;
 }
 
 static void reasons_get(__u64 out[KHA_R_MAX])
@@ -400,7 +480,7 @@ static size_t build_reply(const struct flow *f, const struct pkt_tcp4 *t,
 			  uint8_t *buf)
 {
 	struct pkt_tcp4 s = *t;
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(f->client, f->cport, VIP(f->vip), &ct);
 	memcpy(s.dmac, MAC_LB, 6);
@@ -421,8 +501,8 @@ static size_t expect_backend(const struct row *r, uint8_t *exp)
 {
 	const struct flow *f = &r->f;
 	struct pkt_tcp4 s = r->spec;
-	struct kha_ct ct = {};
-	struct kha_snat sn = {};
+	struct ct_view ct = {};
+	struct snat_view sn = {};
 	struct kha_flow_key rk;
 	uint32_t want;
 	int local;
@@ -650,7 +730,7 @@ static void default_range(void)
 
 static void check_ex1_port(const struct row *r)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct);
 	CHECK(ntohs(ct.snat_port) == 20000, "%s: port %u, expected 20000",
@@ -659,7 +739,7 @@ static void check_ex1_port(const struct row *r)
 
 static void check_no_ct(const struct row *r)
 {
-	struct kha_ct ct;
+	struct ct_view ct;
 
 	CHECK(ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct) != 0,
 	      "%s: a conntrack entry was left behind", r->name);
@@ -684,17 +764,17 @@ static struct kha_flow_key ex_rkey(void)
 static void age_ex1(void)
 {
 	struct kha_flow_key rk = ex_rkey();
-	struct kha_snat sn = {};
+	struct snat_view sn = {};
 
 	snat_get(rk, &sn);
 	sn.last_seen = snat_now() - KHA_SNAT_IDLE_TICKS - 5;
-	bpf_map_update_elem(bpf_map__fd(skel->maps.snat), &rk, &sn, BPF_EXIST);
+	snat_set_seen(rk, &sn);
 }
 
 static void check_reclaimed(const struct row *r)
 {
-	struct kha_snat sn = {};
-	struct kha_ct ct;
+	struct snat_view sn = {};
+	struct ct_view ct;
 
 	check_ex1_port(r);
 	CHECK(ct_get(F_EX1.client, F_EX1.cport, VIP(F_EX1.vip), &ct) != 0,
@@ -706,7 +786,7 @@ static void check_reclaimed(const struct row *r)
 
 static void check_rst_marks(const struct row *r)
 {
-	struct kha_snat sn = {};
+	struct snat_view sn = {};
 	uint32_t want = snat_now() - (KHA_SNAT_IDLE_TICKS - KHA_SNAT_RST_TICKS);
 
 	snat_get(ex_rkey(), &sn);
@@ -718,7 +798,7 @@ static void check_rst_marks(const struct row *r)
 /* F1's backend leaves: not present, and the table is rebuilt without it */
 static void remove_f1_backend(void)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(F1.client, F1.cport, VIP(F1.vip), &ct);
 	f1_old_backend = ct.backend_id;
@@ -732,8 +812,8 @@ static void check_reselected(const struct row *r)
 {
 	struct kha_flow_key rk = flow_key(lab_be[f1_old_backend].addr, BE_PORT,
 					  VIP(0), f1_old_snat);
-	struct kha_snat sn;
-	struct kha_ct ct = {};
+	struct snat_view sn;
+	struct ct_view ct = {};
 
 	ct_get(F1.client, F1.cport, VIP(F1.vip), &ct);
 	CHECK(ct.backend_id != f1_old_backend, "%s: still on backend %u",
@@ -749,7 +829,7 @@ static void check_reselected(const struct row *r)
 /* F2's backend is drained: weight 0, out of the table, still healthy */
 static void drain_f2_backend(void)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
 	f2_backend = ct.backend_id;
@@ -774,7 +854,7 @@ static void check_drained(const struct row *r)
 /* the id of F2's backend now names another address: the flow moves */
 static void reuse_f2_id(void)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
 	f2_backend = ct.backend_id;
@@ -788,7 +868,7 @@ static void reuse_f2_id(void)
 
 static void check_reused(const struct row *r)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
 	CHECK(ct.backend.v4 == IP4(10, 99, 0, 18),
@@ -802,22 +882,12 @@ static void check_reused(const struct row *r)
  * flow instead): a retransmitted SYN of a live flow must still keep its
  * backend and SNAT port, and must not leave a second port claimed.
  */
-static struct kha_ct syn_again_ct;
+static struct ct_view syn_again_ct;
 static long syn_again_snat;
 
 static long snat_entries(void)
 {
-	struct kha_flow_key k, next;
-	int fd = bpf_map__fd(skel->maps.snat);
-	void *prev = NULL;
-	long n = 0;
-
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		n++;
-		k = next;
-		prev = &k;
-	}
-	return n;
+	return kha_flows_used(snat_tab, sizeof(*snat_tab), KHA_FLOW_SLOTS);
 }
 
 static void syn_again_setup(void)
@@ -829,7 +899,7 @@ static void syn_again_setup(void)
 
 static void check_syn_again(const struct row *r)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 	long n = snat_entries();
 
 	ct_get(F2.client, F2.cport, VIP(F2.vip), &ct);
@@ -874,7 +944,7 @@ static struct kha_flow_key cl_rkey(uint16_t port)
 
 static uint16_t port_of(const struct flow *f)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(f->client, f->cport, VIP(f->vip), &ct);
 	return ntohs(ct.snat_port);
@@ -899,11 +969,11 @@ static void cl_range_held(void)
 static void cl_age(uint16_t port, uint32_t ticks)
 {
 	struct kha_flow_key rk = cl_rkey(port);
-	struct kha_snat sn = {};
+	struct snat_view sn = {};
 
 	snat_get(rk, &sn);
 	sn.last_seen -= ticks;
-	bpf_map_update_elem(bpf_map__fd(skel->maps.snat), &rk, &sn, BPF_EXIST);
+	snat_set_seen(rk, &sn);
 }
 
 /* the short hold is over (but not the TIME_WAIT one) */
@@ -923,7 +993,7 @@ static void cl_check_entry(const struct row *r, const struct flow *f,
 			   uint16_t port, uint32_t flags, uint32_t hold)
 {
 	uint32_t want = snat_now() - (KHA_SNAT_IDLE_TICKS - hold);
-	struct kha_snat sn = {};
+	struct snat_view sn = {};
 
 	CHECK(!snat_get(cl_rkey(port), &sn) &&
 		      sn.client_port == htons(f->cport),
@@ -939,7 +1009,7 @@ static void cl_check_entry(const struct row *r, const struct flow *f,
 static void cl_check_ct_flags(const struct row *r, const struct flow *f,
 			      uint32_t flags)
 {
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(f->client, f->cport, VIP(f->vip), &ct);
 	CHECK(ct.flags == flags, "%s: conntrack flags %#x, expected %#x",
@@ -971,7 +1041,7 @@ static void cl_client_fin(const struct row *r)
 /* a SYN on the closed 4-tuple: new port, old one free, flags clean */
 static void cl_reopened(const struct row *r, const struct flow *f)
 {
-	struct kha_snat sn;
+	struct snat_view sn;
 	uint16_t p = port_of(f);
 
 	CHECK(p != cl_port && p >= CL_LO && p <= CL_LO + 1,
@@ -1042,7 +1112,7 @@ static void cl_fin_both_client_first(const struct row *r)
 /* F_CB took F_CA's port; F_CA's flow is gone with it */
 static void cl_taken_by_b(const struct row *r)
 {
-	struct kha_ct ct;
+	struct ct_view ct;
 
 	CHECK(port_of(&F_CB) == cl_port, "%s: port %u, expected %u", r->name,
 	      port_of(&F_CB), cl_port);
@@ -1068,7 +1138,7 @@ static void cl_fin_both_backend_first(const struct row *r)
 
 static void cl_taken_by_c(const struct row *r)
 {
-	struct kha_ct ct;
+	struct ct_view ct;
 
 	CHECK(port_of(&F_CC) == cl_port, "%s: port %u, expected %u", r->name,
 	      port_of(&F_CC), cl_port);
@@ -1201,7 +1271,7 @@ static size_t icmp_from_backend_side(const struct flow *f, int quote_l4,
 {
 	uint8_t inner[PKT_MAX];
 	struct pkt_tcp4 s = DATA(100);
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 
 	ct_get(f->client, f->cport, VIP(f->vip), &ct);
 	s.saddr = VIP(f->vip);
@@ -1297,7 +1367,7 @@ static size_t expect_icmp_to_backend(const struct row *r, uint8_t *exp)
 {
 	uint8_t inner[PKT_MAX];
 	struct pkt_tcp4 s = DATA(200);
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 	const uint8_t *dmac = MAC_LB, *smac = MAC_GW;
 
 	ct_get(r->f.client, r->f.cport, VIP(r->f.vip), &ct);
@@ -1776,7 +1846,7 @@ static void test_live_no_neigh(void)
 	uint8_t in[PKT_MAX], got[PKT_MAX], exp[PKT_MAX], out[PKT_MAX];
 	struct pkt_tcp4 syn = SYN(1), data = DATA(301);
 	__u64 before[KHA_R_MAX], after[KHA_R_MAX];
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 	struct pkt_tcp4 e;
 	size_t len, out_len;
 	ssize_t n;
@@ -1839,7 +1909,7 @@ static void test_neigh_change(void)
 {
 	uint8_t in[PKT_MAX], out[PKT_MAX];
 	struct pkt_tcp4 data = DATA(10);
-	struct kha_ct ct = {};
+	struct ct_view ct = {};
 	size_t len, out_len;
 	uint32_t be;
 
@@ -1967,6 +2037,13 @@ static int suite_init(void)
 		     bpf_map__fd(skel->maps.rings), 0);
 	if (rings == MAP_FAILED) {
 		perror("test_xdp: mmap rings");
+		return -1;
+	}
+	if (kha_flows_map(bpf_map__fd(skel->maps.conntrack), sizeof(*ct_tab),
+			  (void **)&ct_tab, &ct_tab_len) ||
+	    kha_flows_map(bpf_map__fd(skel->maps.snat), sizeof(*snat_tab),
+			  (void **)&snat_tab, &snat_tab_len)) {
+		fprintf(stderr, "test_xdp: mmap flow tables failed\n");
 		return -1;
 	}
 	return maps_up();
