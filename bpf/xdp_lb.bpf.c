@@ -81,7 +81,7 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 				      const struct kha_backend *be,
 				      int new_flow, __u64 now_ns)
 {
-	__u32 tcpf, now = flow_ticks(now_ns);
+	__u32 tcpf, be_id, now = flow_ticks(now_ns);
 	struct kha_snat_slot *s;
 	int verdict;
 
@@ -106,8 +106,9 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 	}
 	rewrite_tcp4(p, p->iph->daddr, be->addr.v4, ct->snat_port,
 		     ct->backend_port);
+	be_id = ct->backend_id; /* a map key is 32 bits wide */
 	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
-							     &ct->backend_id),
+							     &be_id),
 				 now_ns);
 	if (verdict != XDP_DROP)
 		count_packet(p, ct->vip_id, ct->backend_id, new_flow);

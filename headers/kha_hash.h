@@ -45,7 +45,10 @@ static inline __u32 kha_slot_of(const struct kha_addr *client, __u32 ring_size)
  * well-mixed hash will do, but BPF and user space (tests, `status`) must
  * agree, so it lives here. Word by word, one multiply each, then fmix.
  */
-static inline __u32 kha_mix_words(__u32 h, const __u32 *w, int n)
+/* keys are read as words: an alias of any type, or gcc -O2 may reorder */
+typedef __u32 __attribute__((__may_alias__)) kha_word_t;
+
+static inline __u32 kha_mix_words(__u32 h, const kha_word_t *w, int n)
 {
 	for (int i = 0; i < n; i++) {
 		h ^= w[i];
@@ -57,7 +60,7 @@ static inline __u32 kha_mix_words(__u32 h, const __u32 *w, int n)
 
 static inline __u32 kha_ct_home(const struct kha_flow_key *k)
 {
-	return kha_fmix32(kha_mix_words(KHA_HASH_SEED, (const __u32 *)k,
+	return kha_fmix32(kha_mix_words(KHA_HASH_SEED, (const kha_word_t *)k,
 					sizeof(*k) / 4));
 }
 
@@ -67,11 +70,11 @@ static inline __u32 kha_snat_home(const struct kha_addr *backend,
 				  const struct kha_addr *client)
 {
 	__u32 h = kha_mix_words(KHA_HASH_SEED ^ 0x5bd1e995u,
-				(const __u32 *)backend, 4);
+				(const kha_word_t *)backend, 4);
 	__u32 ports = ((__u32)backend_port << 16) | port;
 
 	if (client)
-		h = kha_mix_words(h, (const __u32 *)client, 4);
+		h = kha_mix_words(h, (const kha_word_t *)client, 4);
 	return kha_fmix32(kha_mix_words(h, &ports, 1));
 }
 

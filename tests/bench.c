@@ -30,11 +30,8 @@
  *   XDP_TX'd frames of every path arrive on bn1      xdp_peer count += N
  *
  * Usage: bench [-n repeats] [-r rounds] [-c chunk] [-b batch] [-o path]
- *              [-V nocommonlru|ct=N]
  *   -o PATH  time one path only (floor established reply newflow nonvip
  *            wrapper inserts manyflows), for a profiler; no table
- *   -V       experiments: conntrack/snat with BPF_F_NO_COMMON_LRU, or
- *            with N entries instead of KHA_CT_ENTRIES
  * Exit status: 0 all targets met, 2 a target missed, 1 error or a path
  * that was not the intended one (never a number for the wrong path).
  */
@@ -63,6 +60,7 @@
 #include "kha_abi.h"
 #include "maglev.h"
 #include "maps.h"
+#include "flows.h"
 #include "bench_floor.skel.h"
 #include "xdp_lb.skel.h"
 
@@ -85,6 +83,8 @@
 #define SNAT_HI 32767
 #define RING_SIZE KHA_RING_SIZE_DEFAULT
 #define MANY_FLOWS 4096
+/* new flows per chunk at most: half the flow table (headers/kha_abi.h) */
+#define CHUNK_MAX (KHA_FLOW_SLOTS / 2)
 
 static const char *be_addr[NR_BE] = { "10.2.0.1", "10.2.0.2", "10.2.0.3" };
 static const char *be_mac[NR_BE] = { "02:00:00:00:01:01", "02:00:00:00:01:02",
@@ -384,6 +384,43 @@ static const char *reason_names[] = {
 #undef KHA_X_NAME
 };
 
+/*
+ * conntrack and snat are arrays of slots (headers/kha_abi.h, "flow
+ * tables"): an entry is a slot with a nonzero stamp; clearing is zeroing,
+ * through the mapping. bench_floor's LRU and hash maps are keyed tables.
+ */
+static bool is_flow_table(struct bpf_map *m)
+{
+	return m == lb->maps.conntrack || m == lb->maps.snat;
+}
+
+/* The table's mapping, made once per map (the bench clears every chunk). */
+static void *flows_map(struct bpf_map *m, size_t *len)
+{
+	static struct {
+		int fd;
+		void *mem;
+		size_t len;
+	} cache[4];
+	int fd = bpf_map__fd(m), ret;
+	size_t i;
+
+	for (i = 0; i < sizeof(cache) / sizeof(cache[0]) && cache[i].mem; i++)
+		if (cache[i].fd == fd) {
+			*len = cache[i].len;
+			return cache[i].mem;
+		}
+	if (i == sizeof(cache) / sizeof(cache[0]))
+		die("mmap %s: too many flow tables", bpf_map__name(m));
+	ret = kha_flows_map(fd, bpf_map__value_size(m), &cache[i].mem,
+			    &cache[i].len);
+	if (ret)
+		die("mmap %s: %s", bpf_map__name(m), strerror(-ret));
+	cache[i].fd = fd;
+	*len = cache[i].len;
+	return cache[i].mem;
+}
+
 static long map_count(struct bpf_map *m)
 {
 	struct kha_flow_key k, next;
@@ -391,6 +428,13 @@ static long map_count(struct bpf_map *m)
 	long n = 0;
 	void *prev = NULL;
 
+	if (is_flow_table(m)) {
+		size_t len;
+		void *mem = flows_map(m, &len);
+
+		return kha_flows_used(mem, bpf_map__value_size(m),
+				      bpf_map__max_entries(m));
+	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		n++;
 		k = next;
@@ -401,19 +445,31 @@ static long map_count(struct bpf_map *m)
 
 static void map_clear(struct bpf_map *m)
 {
-	static struct kha_flow_key keys[KHA_CT_ENTRIES];
-	struct kha_flow_key k;
+	__u32 max = bpf_map__max_entries(m), n = 0, cnt;
+	struct kha_flow_key k, *keys;
 	int fd = bpf_map__fd(m);
-	__u32 n = 0, cnt;
 	void *prev = NULL;
 
-	while (n < KHA_CT_ENTRIES && !bpf_map_get_next_key(fd, prev, &keys[n])) {
+	if (is_flow_table(m)) {
+		size_t len;
+		void *mem = flows_map(m, &len);
+
+		kha_flows_clear(mem, len);
+		if (map_count(m))
+			die("clear %s: slots left", bpf_map__name(m));
+		return;
+	}
+	keys = calloc(max, sizeof(*keys));
+	if (!keys)
+		die("clear %s: out of memory", bpf_map__name(m));
+	while (n < max && !bpf_map_get_next_key(fd, prev, &keys[n])) {
 		k = keys[n++];
 		prev = &k;
 	}
 	cnt = n;
 	if (n && bpf_map_delete_batch(fd, keys, &cnt, NULL))
 		die("clear %s: %s", bpf_map__name(m), strerror(errno));
+	free(keys);
 	if (map_count(m))
 		die("clear %s: entries left", bpf_map__name(m));
 }
@@ -601,8 +657,6 @@ static const struct {
 	{ NULL, 0 },
 };
 static unsigned int only_mask = ~0u;
-static bool variant_nocommon;
-static unsigned int variant_ct;
 
 static bool want(int m)
 {
@@ -633,7 +687,7 @@ static double median(int m)
 				(v[opt.rounds / 2 - 1] + v[opt.rounds / 2]) / 2;
 }
 
-static struct kha_ct est_ct;
+static struct kha_ct_slot est_ct;
 static uint8_t pkt_syn[BENCH_PKT_LEN], pkt_est[BENCH_PKT_LEN],
 	pkt_reply[BENCH_PKT_LEN], pkt_nonvip[BENCH_PKT_LEN],
 	pkt_newflow[BENCH_PKT_LEN], pkt_many_ack[BENCH_PKT_LEN];
@@ -653,8 +707,15 @@ static void make_established(void)
 	run_plain(bpf_program__fd(lb->progs.xdp_lb), pkt_syn, 1, out, &ret);
 	if (ret != XDP_TX)
 		die("SYN to the VIP: verdict %u, expected XDP_TX", ret);
-	if (bpf_map_lookup_elem(bpf_map__fd(lb->maps.conntrack), &k, &est_ct))
-		die("SYN to the VIP made no conntrack entry");
+	{
+		size_t len;
+		struct kha_ct_slot *tab = flows_map(lb->maps.conntrack, &len),
+				   *s = kha_ct_find(tab, &k);
+
+		if (!s)
+			die("SYN to the VIP made no conntrack entry");
+		est_ct = *s;
+	}
 	b = est_ct.backend_id;
 	if (b >= NR_BE || !est_ct.snat_port)
 		die("flow on backend %d, snat port %u", b, ntohs(est_ct.snat_port));
@@ -662,7 +723,7 @@ static void make_established(void)
 	       &mac[2], &mac[3], &mac[4], &mac[5]);
 	if (memcmp(out, mac, ETH_ALEN))
 		die("SYN left with the wrong destination MAC");
-	build_tcp(pkt_reply, mac, (const uint8_t *)LB_MAC, est_ct.backend.v4,
+	build_tcp(pkt_reply, mac, (const uint8_t *)LB_MAC, ip4(be_addr[b]),
 		  ip4(VIP_ADDR), BE_PORT, ntohs(est_ct.snat_port), TH_ACK);
 }
 
@@ -984,15 +1045,8 @@ int main(int argc, char **argv)
 	int c, nrows = 0, missed = 0;
 	double floor_ns;
 
-	while ((c = getopt(argc, argv, "n:r:c:b:o:V:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:c:b:o:h")) != -1) {
 		switch (c) {
-		case 'V':
-			if (!strcmp(optarg, "nocommonlru"))
-				variant_nocommon = true;
-			else if (sscanf(optarg, "ct=%u", &variant_ct) != 1)
-				die("-V %s: nocommonlru, or ct=N (conntrack and "
-				    "snat size)", optarg);
-			break;
 		case 'o':
 			only_mask = 0;
 			for (int i = 0; only_paths[i].name; i++)
@@ -1016,13 +1070,9 @@ int main(int argc, char **argv)
 	if (!opt.repeat || !opt.chunk || !opt.rounds || opt.rounds > 64 ||
 	    !opt.batch || opt.batch > 256)
 		die("bad options: -n >= 1, 1 <= -r <= 64, -c >= 1, 1 <= -b <= 256");
-	if (variant_ct && (variant_ct < 2 * opt.chunk ||
-			   variant_ct < 2 * MANY_FLOWS))
-		die("-V ct=%u: at least twice the chunk (%u) and %u",
-		    variant_ct, opt.chunk, MANY_FLOWS);
-	if (opt.chunk > KHA_CT_ENTRIES / 2)
+	if (opt.chunk > CHUNK_MAX)
 		die("-c %u: at most %u (SNAT range and table size)", opt.chunk,
-		    KHA_CT_ENTRIES / 2);
+		    CHUNK_MAX);
 
 	lab_up();
 	ncpu = libbpf_num_possible_cpus();
@@ -1032,16 +1082,6 @@ int main(int argc, char **argv)
 	lb = xdp_lb__open();
 	if (!lb)
 		die("open xdp_lb: %s", strerror(errno));
-	if (variant_nocommon) {
-		/* experiment (-V nocommonlru): per-CPU LRU lists */
-		bpf_map__set_map_flags(lb->maps.conntrack, BPF_F_NO_COMMON_LRU);
-		bpf_map__set_map_flags(lb->maps.snat, BPF_F_NO_COMMON_LRU);
-	}
-	if (variant_ct) {
-		/* experiment (-V ct=N): smaller connection and SNAT tables */
-		bpf_map__set_max_entries(lb->maps.conntrack, variant_ct);
-		bpf_map__set_max_entries(lb->maps.snat, variant_ct);
-	}
 	if (xdp_lb__load(lb))
 		die("load xdp_lb: %s", strerror(errno));
 	attach_peer();

@@ -40,6 +40,7 @@
 #include "kha_test.h"
 #include "tc_egress.skel.h"
 #include "local.h"
+#include "flows.h"
 #include "maglev.h"
 #include "../headers/kha_abi.h"
 #include "../headers/kha_hash.h"
@@ -168,10 +169,9 @@ static int dp_open(void)
 	dp = tc_egress__open();
 	if (!dp)
 		return -errno;
-	/* small tables: the test needs a handful of entries */
+	/* a small ring: the test fills it by hand (the flow tables keep
+	 * their size: the programs probe them modulo KHA_FLOW_SLOTS) */
 	bpf_map__set_max_entries(dp->maps.rings, KHA_MAX_VIPS * 2 * RING);
-	bpf_map__set_max_entries(dp->maps.conntrack, 1024);
-	bpf_map__set_max_entries(dp->maps.snat, 1024);
 	return tc_egress__load(dp);
 }
 
@@ -232,26 +232,50 @@ static uint64_t percpu_packets(struct bpf_map *map, uint32_t id)
 #define VIP "10.0.0.100"
 #define CLIENT "10.0.9.9"
 
-static int snat_put(const char *src, const char *dst, uint16_t sport,
-		    uint16_t dport, const char *client, uint16_t cport,
-		    uint32_t vip_id, uint32_t be_id)
+/*
+ * Plant a snat slot as XDP would (user/flows.c keeps bpf/flows.h's rules)
+ * through an mmap of the table. @local: a local-backend entry, keyed
+ * backend:6443 -> client:port (@port = @cport); else a remote one, keyed
+ * backend:6443 -> VIP:port (the SNAT port), which the tc hook must never
+ * take.
+ */
+static int snat_put(const char *backend, uint16_t port, bool local,
+		    const char *client, uint16_t cport, uint32_t be_id)
 {
-	struct kha_flow_key k = {};
-	struct kha_snat v = {};
+	struct kha_snat_slot v = {};
+	void *tab = NULL;
+	size_t len = 0;
+	int ret;
 
-	be32_of(src, &k.src.v4);
-	be32_of(dst, &k.dst.v4);
-	k.sport = htons(sport);
-	k.dport = htons(dport);
-	k.proto = 6;
-	k.family = KHA_AF_INET;
-	be32_of(client, &v.client.v4);
-	be32_of(VIP, &v.vip.v4);
-	v.client_port = htons(cport);
-	v.vip_port = htons(8443);
-	v.vip_id = vip_id;
+	v.stamp = kha_flow_now();
 	v.backend_id = be_id;
-	return bpf_map_update_elem(bpf_map__fd(dp->maps.snat), &k, &v, BPF_ANY);
+	be32_of(backend, &v.backend.v4);
+	v.backend_port = htons(6443);
+	v.port = htons(port);
+	if (local)
+		v.flags = KHA_SNAT_F_LOCAL;
+	be32_of(client, &v.client.v4);
+	v.client_port = htons(cport);
+	be32_of(VIP, &v.vip.v4);
+	v.vip_port = htons(8443);
+	ret = kha_flows_map(bpf_map__fd(dp->maps.snat), sizeof(v), &tab, &len);
+	if (ret)
+		return ret;
+	ret = kha_snat_put(tab, &v);
+	kha_flows_unmap(tab, len);
+	return ret < 0 ? ret : 0;
+}
+
+/* backend @id of VIP 3, so the hook can count replies against both */
+static int backend_put(uint32_t id, const char *addr, uint32_t flags)
+{
+	struct kha_backend be = { .port = htons(6443), .family = KHA_AF_INET,
+				  .flags = KHA_BE_F_PRESENT | flags,
+				  .vip_id = 3, .weight = 1 };
+
+	be32_of(addr, &be.addr.v4);
+	return bpf_map_update_elem(bpf_map__fd(dp->maps.backends), &id, &be,
+				   BPF_ANY);
 }
 
 static int tc_pkt_init(void)
@@ -260,8 +284,10 @@ static int tc_pkt_init(void)
 		return -1;
 	/* path 4 entry, as XDP makes it for a local backend */
 	/* path 2 entry (remote backend, SNAT to VIP:10240): never ours */
-	return snat_put(NODE, CLIENT, 6443, 40000, CLIENT, 40000, 3, 7) ||
-	       snat_put(PEER_BE, VIP, 6443, 10240, CLIENT, 40001, 3, 8);
+	return backend_put(7, NODE, KHA_BE_F_HEALTHY | KHA_BE_F_LOCAL) ||
+	       backend_put(8, PEER_BE, KHA_BE_F_HEALTHY) ||
+	       snat_put(NODE, 40000, true, CLIENT, 40000, 7) ||
+	       snat_put(PEER_BE, 10240, false, CLIENT, 40001, 8);
 }
 
 static int tc_pkt_cleanup(void)

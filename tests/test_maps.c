@@ -23,6 +23,7 @@
 #include "kha_test.h"
 #include "maglev.h"
 #include "maps.h"
+#include "flows.h"
 #include "log.h"
 #include "xdp_lb.skel.h"
 
@@ -38,6 +39,42 @@ static struct kha_addr A(const char *s)
 
 	inet_pton(AF_INET, s, &a.v4);
 	return a;
+}
+
+/*
+ * The flow tables are arrays of slots (user/flows.h): plant a conntrack
+ * entry the way the data plane would, and read one back, through an mmap.
+ */
+static int ct_plant(struct kha_dp *dp, const struct kha_ct_slot *v)
+{
+	void *tab;
+	size_t len;
+	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*v), &tab,
+				&len);
+
+	if (ret)
+		return ret;
+	ret = kha_ct_put(tab, v);
+	kha_flows_unmap(tab, len);
+	return ret < 0 ? ret : 0;
+}
+
+static int ct_get(struct kha_dp *dp, const struct kha_flow_key *k,
+		  struct kha_ct_slot *out)
+{
+	struct kha_ct_slot *s;
+	void *tab;
+	size_t len;
+	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*out), &tab,
+				&len);
+
+	if (ret)
+		return ret;
+	s = kha_ct_find(tab, k);
+	if (s)
+		*out = *s;
+	kha_flows_unmap(tab, len);
+	return s ? 0 : -ENOENT;
 }
 
 static int suite_init(void)
@@ -418,7 +455,7 @@ static void test_adopt_keeps_state(void)
 	struct kha_dp dp;
 	struct kha_dp_vip *v = calloc(1, sizeof(*v));
 	struct kha_flow_key k = {};
-	struct kha_ct ct = {}, got;
+	struct kha_ct_slot ct = {}, got;
 	struct kha_vip_state st0, st1;
 	uint32_t *tab, ids[3];
 	char err[256];
@@ -436,11 +473,11 @@ static void test_adopt_keeps_state(void)
 	k.dport = htons(8443);
 	k.proto = IPPROTO_TCP;
 	k.family = KHA_AF_INET;
-	ct.backend = A("10.98.0.12");
+	ct.stamp = kha_flow_now();
+	ct.key = k;
 	ct.backend_port = htons(6443);
 	ct.backend_id = ids[1];
-	CU_ASSERT_FATAL(!bpf_map_update_elem(dp.fds[KHA_MAP_CONNTRACK], &k, &ct,
-					     0));
+	CU_ASSERT_FATAL(!ct_plant(&dp, &ct));
 	CU_ASSERT_FATAL(!kha_dp_vip_state(&dp, v->id, &st0));
 	tab = ring_of(&dp, v->id, st0.active_gen);
 	CU_ASSERT_FATAL(tab != NULL);
@@ -456,8 +493,7 @@ static void test_adopt_keeps_state(void)
 	CU_ASSERT_FATAL(!kha_dp_vip_state(&dp, 0, &st1));
 	CU_ASSERT_EQUAL(st1.active_gen, st0.active_gen);
 	CU_ASSERT(ring_equals(&dp, 0, st1.active_gen, tab));
-	CU_ASSERT_FATAL(!bpf_map_lookup_elem(dp.fds[KHA_MAP_CONNTRACK], &k,
-					     &got));
+	CU_ASSERT_FATAL(!ct_get(&dp, &k, &got));
 	CU_ASSERT_EQUAL(got.backend_id, ids[1]);
 	/* and the same config keeps the same ids and the same table */
 	fill_vip(v, "10.98.0.100", 3, three);
@@ -466,8 +502,8 @@ static void test_adopt_keeps_state(void)
 		CU_ASSERT_EQUAL(v->backends[i].id, ids[i]);
 	CU_ASSERT_FATAL(!kha_dp_vip_state(&dp, v->id, &st1));
 	CU_ASSERT(ring_equals(&dp, v->id, st1.active_gen, tab));
-	CU_ASSERT_FATAL(!bpf_map_lookup_elem(dp.fds[KHA_MAP_CONNTRACK], &k,
-					     &got));
+	CU_ASSERT_FATAL(!ct_get(&dp, &k, &got));
+	CU_ASSERT_EQUAL(got.backend_id, ids[1]);
 	free(tab);
 	free(v);
 	kha_dp_close(&dp);
@@ -518,23 +554,33 @@ static void test_conn_counts(void)
 	/* what earlier tests left */
 	base_total = kha_dp_conn_counts(&dp, base);
 	CU_ASSERT(base_total >= 0);
-	/* 5000 flows, more than one batch, on backends 0..4 */
-	for (i = 0; i < 5000; i++) {
-		struct kha_flow_key k = {};
-		struct kha_ct ct = {};
+	/*
+	 * 5000 live flows on backends 0..4, and 500 on backend 5 whose last
+	 * packet is older than KHA_SNAT_IDLE_TICKS: their slots are still
+	 * in use, but they are not connections any more.
+	 */
+	for (i = 0; i < 5500; i++) {
+		struct kha_ct_slot ct = {};
 
-		k.src.v4 = htonl(0x0a620000 + i);
-		k.dst = A("10.98.0.100");
-		k.sport = htons(1000 + i % 50000);
-		k.proto = IPPROTO_TCP;
+		ct.key.src.v4 = htonl(0x0a620000 + i);
+		ct.key.dst = A("10.98.0.100");
+		ct.key.sport = htons(1000 + i % 50000);
+		ct.key.dport = htons(8443);
+		ct.key.proto = IPPROTO_TCP;
+		ct.key.family = KHA_AF_INET;
+		ct.stamp = kha_flow_now();
 		ct.backend_id = i % 5;
-		CU_ASSERT_FATAL(!bpf_map_update_elem(dp.fds[KHA_MAP_CONNTRACK],
-						     &k, &ct, 0));
+		if (i >= 5000) {
+			ct.stamp -= KHA_SNAT_IDLE_TICKS + 1;
+			ct.backend_id = 5;
+		}
+		CU_ASSERT_FATAL(!ct_plant(&dp, &ct));
 	}
 	total = kha_dp_conn_counts(&dp, counts);
 	CU_ASSERT_EQUAL(total, base_total + 5000);
 	for (i = 0; i < 5; i++)
 		CU_ASSERT_EQUAL(counts[i], base[i] + 1000);
+	CU_ASSERT_EQUAL(counts[5], base[5]);
 	free(counts);
 	free(base);
 	kha_dp_close(&dp);
@@ -697,7 +743,7 @@ static void test_upgrade_program(void)
 	struct kha_dp_opts o = { .ifname = IF1, .pin_root = pin_root,
 				 .ring_size = 251 };
 	struct kha_flow_key k = {};
-	struct kha_ct ct = { .backend_id = 7 }, got;
+	struct kha_ct_slot ct = { .backend_id = 7 }, got;
 	LIBBPF_OPTS(bpf_prog_load_opts, po);
 	char err[256], name[32];
 	__u32 link_id, old_id, upgraded;
@@ -706,8 +752,9 @@ static void test_upgrade_program(void)
 	CU_ASSERT_FATAL(kha_dp_load(&dp, &o, err, sizeof(err)) == 0);
 	k.src = A("10.98.0.77");
 	k.proto = IPPROTO_TCP;
-	CU_ASSERT_FATAL(!bpf_map_update_elem(dp.fds[KHA_MAP_CONNTRACK], &k, &ct,
-					     0));
+	ct.key = k;
+	ct.stamp = kha_flow_now();
+	CU_ASSERT_FATAL(!ct_plant(&dp, &ct));
 	link_id = link_id_of(dp.link_fd);
 	/* libbpf loads SEC("xdp") with expected_attach_type BPF_XDP: match */
 	po.expected_attach_type = BPF_XDP;
@@ -730,8 +777,7 @@ static void test_upgrade_program(void)
 	prog_name(upgraded, name, sizeof(name));
 	CU_ASSERT_STRING_EQUAL(name, "xdp_lb");
 	CU_ASSERT_EQUAL(link_id_of(dp.link_fd), link_id);
-	CU_ASSERT_FATAL(!bpf_map_lookup_elem(dp.fds[KHA_MAP_CONNTRACK], &k,
-					     &got));
+	CU_ASSERT_FATAL(!ct_get(&dp, &k, &got));
 	CU_ASSERT_EQUAL(got.backend_id, 7);
 	kha_dp_close(&dp);
 

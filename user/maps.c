@@ -27,6 +27,7 @@
 #include <bpf/libbpf.h>
 
 #include "maps.h"
+#include "flows.h"
 #include "maglev.h"
 #include "log.h"
 #include "config.h"
@@ -51,8 +52,8 @@ static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_VIP_STATE] = sizeof(struct kha_vip_state),
 	[KHA_MAP_RINGS] = sizeof(__u32),
 	[KHA_MAP_BACKENDS] = sizeof(struct kha_backend),
-	[KHA_MAP_CONNTRACK] = sizeof(struct kha_ct),
-	[KHA_MAP_SNAT] = sizeof(struct kha_snat),
+	[KHA_MAP_CONNTRACK] = sizeof(struct kha_ct_slot),
+	[KHA_MAP_SNAT] = sizeof(struct kha_snat_slot),
 	[KHA_MAP_VIP_STATS] = sizeof(struct kha_counters),
 	[KHA_MAP_BACKEND_STATS] = sizeof(struct kha_counters),
 	[KHA_MAP_REASONS] = sizeof(struct kha_reasons),
@@ -247,13 +248,10 @@ static struct bpf_program *xdp_prog_of(struct xdp_lb *skel)
 static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 		     char *err, size_t errlen)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	struct xdp_lb *skel;
 	char path[PATH_MAX];
 	int i, ret;
 
-	if (ncpu < 1)
-		ncpu = 1; /* unknown: assume the per-CPU share is whole */
 	skel = xdp_lb__open();
 	if (!skel) {
 		ret = -errno;
@@ -274,15 +272,6 @@ static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 		if (i == KHA_MAP_RINGS)
 			bpf_map__set_max_entries(m, KHA_MAX_VIPS * 2 *
 							    dp->ring_size);
-		/*
-		 * Per-CPU LRU lists (bpf/maps.h) split the table between the
-		 * possible CPUs; where a CPU's share would be too small for
-		 * the flows one RX queue may carry, use the common list.
-		 */
-		if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT) &&
-		    bpf_map__max_entries(m) / ncpu < KHA_CT_PERCPU_MIN)
-			bpf_map__set_map_flags(m, bpf_map__map_flags(m) &
-						  ~BPF_F_NO_COMMON_LRU);
 		if (reuse) {
 			ret = bpf_map__reuse_fd(m, dp->fds[i]);
 		} else {
@@ -551,6 +540,21 @@ static int check_map(struct kha_dp *dp, int i, char *err, size_t errlen)
 			 "pinned map %s/%s has value size %u, this kha-xdp expects %u: detach it and attach again",
 			 dp->dir, map_names[i], info.value_size,
 			 map_value_size[i]);
+		return -EPROTO;
+	}
+	/*
+	 * The flow tables are probed modulo KHA_FLOW_SLOTS and read through
+	 * an mmap: an LRU hash of an older kha-xdp, or another size, is not
+	 * one this build can use.
+	 */
+	if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT) &&
+	    (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(__u32) ||
+	     info.max_entries != KHA_FLOW_SLOTS ||
+	     !(info.map_flags & BPF_F_MMAPABLE))) {
+		snprintf(err, errlen,
+			 "pinned map %s/%s is not a flow table of %u slots (type %u, %u entries): detach it and attach again",
+			 dp->dir, map_names[i], KHA_FLOW_SLOTS, info.type,
+			 info.max_entries);
 		return -EPROTO;
 	}
 	if (i == KHA_MAP_RINGS) {
@@ -1227,58 +1231,20 @@ int kha_dp_reasons(struct kha_dp *dp, struct kha_reasons *out)
 
 int kha_dp_conn_counts(struct kha_dp *dp, uint32_t *counts)
 {
-	enum { CHUNK = 4096 };
-	struct kha_flow_key *keys = calloc(CHUNK, sizeof(*keys));
-	struct kha_ct *vals = calloc(CHUNK, sizeof(*vals));
-	struct kha_flow_key k, nk, *prev = NULL;
-	__u32 batch = 0, cnt;
-	bool first = true;
-	int total = 0, ret = 0;
-	__u32 i;
-	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	void *mem = NULL;
+	size_t len = 0;
+	long n;
+	int ret;
 
 	memset(counts, 0, KHA_MAX_BACKENDS * sizeof(*counts));
-	if (!keys || !vals) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		cnt = CHUNK;
-		ret = bpf_map_lookup_batch(dp->fds[KHA_MAP_CONNTRACK],
-					   first ? NULL : &batch, &batch, keys,
-					   vals, &cnt, &bo);
-		first = false;
-		if (ret && ret != -ENOENT)
-			break;
-		for (i = 0; i < cnt; i++) {
-			if (vals[i].backend_id < KHA_MAX_BACKENDS)
-				counts[vals[i].backend_id]++;
-			total++;
-		}
-		if (ret == -ENOENT) {
-			ret = 0;
-			goto out;
-		}
-	}
-	/* no batch support: one key at a time */
-	memset(counts, 0, KHA_MAX_BACKENDS * sizeof(*counts));
-	total = 0;
-	ret = 0;
-	while (!bpf_map_get_next_key(dp->fds[KHA_MAP_CONNTRACK], prev, &nk)) {
-		struct kha_ct ct;
-
-		k = nk;
-		prev = &k;
-		if (bpf_map_lookup_elem(dp->fds[KHA_MAP_CONNTRACK], &k, &ct))
-			continue;
-		if (ct.backend_id < KHA_MAX_BACKENDS)
-			counts[ct.backend_id]++;
-		total++;
-	}
-out:
-	free(keys);
-	free(vals);
-	return ret ? ret : total;
+	/* 524288 slots: one mmap, not one syscall per slot */
+	ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK],
+			    sizeof(struct kha_ct_slot), &mem, &len);
+	if (ret)
+		return ret;
+	n = kha_ct_count(mem, kha_flow_now(), counts);
+	kha_flows_unmap(mem, len);
+	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 int kha_dp_read_view(struct kha_dp *dp, struct kha_dp_view_vip *vips,

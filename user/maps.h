@@ -224,9 +224,10 @@ int kha_dp_reasons(struct kha_dp *dp, struct kha_reasons *out);
 const char *kha_reason_name(unsigned int i);
 
 /*
- * Established connections per backend id (conntrack entries), counted by
- * walking the connection table; counts[KHA_MAX_BACKENDS]. Returns the total
- * or -errno.
+ * Established connections per backend id: the live slots of `conntrack`
+ * (stamp within KHA_SNAT_IDLE_TICKS of now; user/flows.h), counted through
+ * an mmap of the table; counts[KHA_MAX_BACKENDS]. Returns the total or
+ * -errno (-EPROTO: the map is not a flow table of this build).
  */
 int kha_dp_conn_counts(struct kha_dp *dp, uint32_t *counts);
 

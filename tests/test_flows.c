@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The flow tables' rules as user space applies them (user/flows.c), which
+ * are the data plane's (bpf/flows.h): an entry is found where it was put,
+ * past the slots its probe sequence had to skip and across the end of the
+ * table; a search stops at the first unchained slot; a remote and a local
+ * snat entry never stand for each other; the home slots are the values the
+ * BPF side computes; counts see live flows only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+
+#include "kha_test.h"
+#include "flows.h"
+
+#define MASK (KHA_FLOW_SLOTS - 1)
+
+static struct kha_ct_slot *ct;
+static struct kha_snat_slot *sn;
+
+static int tabs_init(void)
+{
+	ct = calloc(KHA_FLOW_SLOTS, sizeof(*ct));
+	sn = calloc(KHA_FLOW_SLOTS, sizeof(*sn));
+	return ct && sn ? 0 : -1;
+}
+
+static int tabs_cleanup(void)
+{
+	free(ct);
+	free(sn);
+	return 0;
+}
+
+static void tabs_clear(void)
+{
+	kha_flows_clear(ct, (size_t)KHA_FLOW_SLOTS * sizeof(*ct));
+	kha_flows_clear(sn, (size_t)KHA_FLOW_SLOTS * sizeof(*sn));
+}
+
+static struct kha_addr a4(const char *s)
+{
+	struct kha_addr a = {};
+
+	inet_pton(AF_INET, s, &a.v4);
+	return a;
+}
+
+static struct kha_flow_key flow(const char *src, uint16_t sport)
+{
+	struct kha_flow_key k = {};
+
+	k.src = a4(src);
+	k.dst = a4("10.0.0.100");
+	k.sport = htons(sport);
+	k.dport = htons(8443);
+	k.proto = IPPROTO_TCP;
+	k.family = KHA_AF_INET;
+	return k;
+}
+
+static struct kha_ct_slot ct_entry(const struct kha_flow_key *k,
+				   uint32_t stamp, uint16_t be)
+{
+	struct kha_ct_slot v = {};
+
+	v.stamp = stamp;
+	v.key = *k;
+	v.backend_id = be;
+	v.backend_port = htons(6443);
+	v.snat_port = htons(10240 + be);
+	return v;
+}
+
+static struct kha_snat_slot snat_entry(const char *be, uint16_t port,
+				       const char *client, uint32_t stamp)
+{
+	struct kha_snat_slot v = {};
+
+	v.stamp = stamp;
+	v.backend = a4(be);
+	v.backend_port = htons(6443);
+	v.port = htons(port);
+	v.vip = a4("10.0.0.100");
+	v.vip_port = htons(8443);
+	if (client) {
+		v.flags = KHA_SNAT_F_LOCAL;
+		v.client = a4(client);
+		v.client_port = htons(port);
+	} else {
+		v.client = a4("10.0.9.9");
+		v.client_port = htons(40000);
+	}
+	return v;
+}
+
+/* Some other flow holding slot @idx (key never looked up by a test). */
+static void occupy(uint32_t idx)
+{
+	struct kha_flow_key k = flow("192.0.2.1", (uint16_t)idx);
+
+	ct[idx] = ct_entry(&k, 1000, 0);
+	sn[idx] = snat_entry("192.0.2.1", (uint16_t)idx, NULL, 1000);
+}
+
+/* A flow from 10.1.x.y whose conntrack home slot is @slot. */
+static struct kha_flow_key ct_key_homed_at(uint32_t slot)
+{
+	uint32_t n;
+
+	for (n = 0; n < 64u << 20; n++) {
+		char src[32];
+		struct kha_flow_key k;
+
+		snprintf(src, sizeof(src), "10.%u.%u.%u", 1 + (n >> 24),
+			 (n >> 16) & 0xff, (n >> 8) & 0xff);
+		k = flow(src, 1024 + (n & 0xff));
+		if ((kha_ct_home(&k) & MASK) == slot)
+			return k;
+	}
+	CU_FAIL_FATAL("no flow key found for the slot");
+	return flow("0.0.0.0", 0);
+}
+
+/* ---- home slots ----------------------------------------------------- */
+
+/*
+ * The expected values come from an independent Python rewrite of
+ * headers/kha_hash.h (multiply-rotate per 32-bit word as stored, i.e. the
+ * network-order bytes read little-endian on this host, then murmur3's
+ * fmix32): if a compiler, a struct layout or an edit of the header changes
+ * a home slot, BPF and user space may already disagree, and this says so.
+ */
+static void test_home_fixed(void)
+{
+	struct kha_flow_key k = flow("10.1.0.1", 40000);
+	struct kha_addr peer = a4("10.0.0.2"), node = a4("10.0.0.1"),
+			client = a4("10.0.9.9");
+
+	CU_ASSERT_EQUAL(sizeof(k), 40);
+	CU_ASSERT_EQUAL(kha_ct_home(&k), 0xb78aaf77u);
+	CU_ASSERT_EQUAL(kha_ct_home(&k) & MASK, 175991);
+	CU_ASSERT_EQUAL(kha_snat_home(&peer, htons(6443), htons(10240), NULL),
+			0xd64b2f89u);
+	CU_ASSERT_EQUAL(kha_snat_home(&node, htons(6443), htons(40000),
+				      &client),
+			0x5f3acb1bu);
+	/* the same tuple without the client: the remote-entry hash */
+	CU_ASSERT_EQUAL(kha_snat_home(&node, htons(6443), htons(40000), NULL),
+			0x090a247fu);
+}
+
+/* Local and remote entries of one tuple hash apart; every input counts. */
+static void test_home_inputs(void)
+{
+	struct kha_addr b = a4("10.0.0.1"), c = a4("10.0.9.9"),
+			c2 = a4("10.0.9.10");
+	struct kha_flow_key k = flow("10.1.0.1", 40000), k2 = k;
+	__u32 remote = kha_snat_home(&b, htons(6443), htons(40000), NULL);
+	__u32 local = kha_snat_home(&b, htons(6443), htons(40000), &c);
+
+	CU_ASSERT_NOT_EQUAL(remote, local);
+	CU_ASSERT_NOT_EQUAL(local,
+			    kha_snat_home(&b, htons(6443), htons(40000), &c2));
+	CU_ASSERT_NOT_EQUAL(remote,
+			    kha_snat_home(&b, htons(6444), htons(40000), NULL));
+	CU_ASSERT_NOT_EQUAL(remote,
+			    kha_snat_home(&b, htons(6443), htons(40001), NULL));
+	/* same input, same value: nothing but the key feeds it */
+	CU_ASSERT_EQUAL(local, kha_snat_home(&b, htons(6443), htons(40000), &c));
+	/*
+	 * A field stored just before the hash must reach it: the key is read
+	 * as 32-bit words, so a compiler that assumes those loads cannot
+	 * alias a __be16 store (strict aliasing, gcc -O2) fails here.
+	 */
+	k2.sport = htons(40001);
+	CU_ASSERT_NOT_EQUAL(kha_ct_home(&k), kha_ct_home(&k2));
+	k2 = k;
+	k2.dport = htons(8444);
+	CU_ASSERT_NOT_EQUAL(kha_ct_home(&k), kha_ct_home(&k2));
+	/* probes walk forward from home and wrap at the table's end */
+	CU_ASSERT_EQUAL(kha_flow_probe(MASK, 1), 0);
+	CU_ASSERT_EQUAL(kha_flow_probe(0xffffffffu, 2), 1);
+	CU_ASSERT_EQUAL(kha_flow_probe(5, 3), 8);
+}
+
+/* ---- conntrack ------------------------------------------------------ */
+
+static void test_ct_put_find(void)
+{
+	struct kha_flow_key k = flow("10.1.0.1", 40000), other = k;
+	struct kha_ct_slot v = ct_entry(&k, 5000, 2), *s;
+	uint32_t home = kha_ct_home(&k) & MASK;
+
+	tabs_clear();
+	CU_ASSERT_PTR_NULL(kha_ct_find(ct, &k));
+	CU_ASSERT_EQUAL(kha_ct_put(ct, &v), (int)home);
+	s = kha_ct_find(ct, &k);
+	CU_ASSERT_PTR_EQUAL(s, &ct[home]);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(!memcmp(s, &v, sizeof(v)));
+	CU_ASSERT_EQUAL(s->chain, 0);
+	other.sport = htons(40001);
+	CU_ASSERT_PTR_NULL(kha_ct_find(ct, &other));
+	/* a zero stamp would be a free slot: refused */
+	v.stamp = 0;
+	CU_ASSERT_EQUAL(kha_ct_put(ct, &v), -EINVAL);
+}
+
+/* Occupied slots are passed and chained; the entry is found past them. */
+static void test_ct_chain(void)
+{
+	struct kha_flow_key k = flow("10.1.0.7", 41000);
+	struct kha_ct_slot v = ct_entry(&k, 5000, 1);
+	uint32_t home = kha_ct_home(&k);
+	int idx;
+
+	tabs_clear();
+	occupy(kha_flow_probe(home, 0));
+	occupy(kha_flow_probe(home, 1));
+	idx = kha_ct_put(ct, &v);
+	CU_ASSERT_EQUAL(idx, (int)kha_flow_probe(home, 2));
+	CU_ASSERT_EQUAL(ct[kha_flow_probe(home, 0)].chain, 1);
+	CU_ASSERT_EQUAL(ct[kha_flow_probe(home, 1)].chain, 1);
+	CU_ASSERT_EQUAL(ct[kha_flow_probe(home, 2)].chain, 0);
+	CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k), &ct[kha_flow_probe(home, 2)]);
+
+	/* a chained slot freed since (stamp 0) is walked past, not a stop */
+	ct[kha_flow_probe(home, 0)].stamp = 0;
+	CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k), &ct[kha_flow_probe(home, 2)]);
+	/* and the next put takes it, keeping its chain */
+	{
+		struct kha_flow_key k2 = ct_key_homed_at(home & MASK);
+		struct kha_ct_slot v2 = ct_entry(&k2, 5001, 3);
+
+		CU_ASSERT_EQUAL(kha_ct_put(ct, &v2),
+				(int)kha_flow_probe(home, 0));
+		CU_ASSERT_EQUAL(ct[kha_flow_probe(home, 0)].chain, 1);
+		CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k2),
+				    &ct[kha_flow_probe(home, 0)]);
+		CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k),
+				    &ct[kha_flow_probe(home, 2)]);
+	}
+
+	/* without the chain on the slot before it, a search stops there */
+	ct[kha_flow_probe(home, 1)].chain = 0;
+	CU_ASSERT_PTR_NULL(kha_ct_find(ct, &k));
+	/* an expired entry (stamp old, not 0) is still found: it is whole
+	 * until a new flow takes the slot */
+	ct[kha_flow_probe(home, 1)].chain = 1;
+	ct[kha_flow_probe(home, 2)].stamp = 1;
+	CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k), &ct[kha_flow_probe(home, 2)]);
+}
+
+/* Every probe held: -ENOSPC, and nothing changed. */
+static void test_ct_full(void)
+{
+	struct kha_flow_key k = flow("10.1.0.9", 42000);
+	struct kha_ct_slot v = ct_entry(&k, 5000, 1);
+	uint32_t home = kha_ct_home(&k), i;
+
+	tabs_clear();
+	for (i = 0; i < KHA_FLOW_PROBES; i++)
+		occupy(kha_flow_probe(home, i));
+	CU_ASSERT_EQUAL(kha_ct_put(ct, &v), -ENOSPC);
+	for (i = 0; i < KHA_FLOW_PROBES; i++)
+		CU_ASSERT_EQUAL(ct[kha_flow_probe(home, i)].chain, 0);
+	CU_ASSERT_PTR_NULL(kha_ct_find(ct, &k));
+	/* a slot just past the probe sequence is never used */
+	CU_ASSERT_EQUAL(ct[kha_flow_probe(home, KHA_FLOW_PROBES)].stamp, 0);
+	/* with every probe chained the search still ends after 8 */
+	for (i = 0; i < KHA_FLOW_PROBES; i++)
+		ct[kha_flow_probe(home, i)].chain = 1;
+	ct[kha_flow_probe(home, KHA_FLOW_PROBES)] = v;
+	CU_ASSERT_PTR_NULL(kha_ct_find(ct, &k));
+}
+
+/* A home at the last slots: the probe sequence goes on at slot 0. */
+static void test_ct_wrap(void)
+{
+	struct kha_flow_key k = ct_key_homed_at(MASK - 1);
+	struct kha_ct_slot v = ct_entry(&k, 5000, 4);
+
+	tabs_clear();
+	occupy(MASK - 1);
+	occupy(MASK);
+	CU_ASSERT_EQUAL(kha_ct_put(ct, &v), 0);
+	CU_ASSERT_EQUAL(ct[MASK - 1].chain, 1);
+	CU_ASSERT_EQUAL(ct[MASK].chain, 1);
+	CU_ASSERT_PTR_EQUAL(kha_ct_find(ct, &k), &ct[0]);
+	CU_ASSERT_EQUAL(ct[0].backend_id, 4);
+}
+
+/* ---- snat ----------------------------------------------------------- */
+
+static void test_snat_local_remote(void)
+{
+	struct kha_snat_slot r = snat_entry("10.0.0.2", 10240, NULL, 5000);
+	struct kha_snat_slot l = snat_entry("10.0.0.2", 10240, "10.0.9.9", 5000);
+	struct kha_addr be = a4("10.0.0.2"), c = a4("10.0.9.9"),
+			c2 = a4("10.0.9.10");
+	int ri, li;
+
+	tabs_clear();
+	r.backend_id = 1;
+	l.backend_id = 2;
+	ri = kha_snat_put(sn, &r);
+	li = kha_snat_put(sn, &l);
+	CU_ASSERT_EQUAL(ri, (int)(kha_snat_home(&be, htons(6443), htons(10240),
+						NULL) & MASK));
+	CU_ASSERT_EQUAL(li, (int)(kha_snat_home(&be, htons(6443), htons(10240),
+						&c) & MASK));
+	CU_ASSERT_NOT_EQUAL(ri, li);
+	CU_ASSERT_PTR_EQUAL(kha_snat_find(sn, &be, htons(6443), htons(10240),
+					  NULL), &sn[ri]);
+	CU_ASSERT_PTR_EQUAL(kha_snat_find(sn, &be, htons(6443), htons(10240),
+					  &c), &sn[li]);
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6443), htons(10240),
+					 &c2));
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6444), htons(10240),
+					 NULL));
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6443), htons(10241),
+					 NULL));
+
+	/*
+	 * The same key fields in the other kind's home slot: the LOCAL flag
+	 * is part of the key, so neither stands for the other.
+	 */
+	tabs_clear();
+	sn[li] = r;
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6443), htons(10240),
+					 &c));
+	sn[li] = (struct kha_snat_slot){};
+	sn[ri] = l;
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6443), htons(10240),
+					 NULL));
+}
+
+static void test_snat_chain_wrap(void)
+{
+	struct kha_addr be = a4("10.0.0.3");
+	struct kha_snat_slot v;
+	uint32_t port, home = 0;
+
+	/* a SNAT port whose remote entry is homed at the very last slot */
+	for (port = 1; port < 65536; port++) {
+		home = kha_snat_home(&be, htons(6443), htons(port), NULL);
+		if ((home & MASK) >= MASK - 2)
+			break;
+	}
+	if ((home & MASK) < MASK - 2) {
+		/* 2^16 ports may miss 3 slots of 2^19: vary the backend too */
+		for (port = 1; port < (1u << 24); port++) {
+			char s[32];
+
+			snprintf(s, sizeof(s), "10.%u.%u.%u", port >> 16,
+				 (port >> 8) & 0xff, port & 0xff);
+			be = a4(s);
+			home = kha_snat_home(&be, htons(6443), htons(10240),
+					     NULL);
+			if ((home & MASK) >= MASK - 2)
+				break;
+		}
+		port = 10240;
+	}
+	CU_ASSERT_FATAL((home & MASK) >= MASK - 2);
+
+	tabs_clear();
+	v = snat_entry("0.0.0.0", port, NULL, 5000);
+	v.backend = be;
+	for (uint32_t i = home & MASK; i <= MASK; i++)
+		occupy(i);
+	CU_ASSERT_EQUAL(kha_snat_put(sn, &v), 0);
+	for (uint32_t i = home & MASK; i <= MASK; i++)
+		CU_ASSERT_EQUAL(sn[i].chain, 1);
+	CU_ASSERT_PTR_EQUAL(kha_snat_find(sn, &be, htons(6443), htons(port),
+					  NULL), &sn[0]);
+	sn[MASK].chain = 0;
+	CU_ASSERT_PTR_NULL(kha_snat_find(sn, &be, htons(6443), htons(port),
+					 NULL));
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+static void test_ticks(void)
+{
+	struct timespec ts;
+	uint32_t now, mine;
+
+	CU_ASSERT_EQUAL(kha_flow_tick(0), KHA_TICK_BASE);
+	CU_ASSERT_EQUAL(kha_flow_tick((1ull << 30) - 1), KHA_TICK_BASE);
+	CU_ASSERT_EQUAL(kha_flow_tick(1ull << 30), KHA_TICK_BASE + 1);
+	CU_ASSERT_EQUAL(kha_flow_tick(120ull * 1000000000), KHA_TICK_BASE + 111);
+	/* the data plane's clock (bpf_ktime_get_coarse_ns) */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mine = kha_flow_tick((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+	now = kha_flow_now();
+	CU_ASSERT(now == mine || now + 1 == mine || now == mine + 1);
+	/* a fresh stamp, even aged by the longest hold, is never "free" */
+	CU_ASSERT(kha_flow_tick(0) - KHA_SNAT_IDLE_TICKS != 0);
+	CU_ASSERT(kha_flow_live(100, 100 + KHA_SNAT_IDLE_TICKS));
+	CU_ASSERT(!kha_flow_live(100, 101 + KHA_SNAT_IDLE_TICKS));
+	CU_ASSERT(!kha_flow_live(0, 0));
+}
+
+static void test_count_live(void)
+{
+	const uint32_t now = 100000;
+	static uint32_t per[KHA_MAX_BACKENDS];
+	struct {
+		uint32_t stamp;
+		uint16_t be;
+		bool live;
+	} c[] = {
+		{ now, 0, true },
+		{ now - KHA_SNAT_IDLE_TICKS, 0, true },   /* oldest live */
+		{ now - KHA_SNAT_IDLE_TICKS - 1, 0, false }, /* expired */
+		{ now - KHA_SNAT_TW_TICKS, 1, true },
+		{ now + 1, 1, true },  /* stamped during the walk */
+		{ now + 2, 7, true },
+		{ now - 5000, 7, false },
+		{ 1, 7, false },
+		{ now, 300, true },    /* not a backend id: total only */
+	};
+	size_t i;
+	long want = 0;
+
+	tabs_clear();
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct kha_flow_key k = flow("10.1.2.3", 1000 + i);
+		struct kha_ct_slot v = ct_entry(&k, c[i].stamp, c[i].be);
+		struct kha_snat_slot s = snat_entry("10.0.0.2", 10240 + i,
+						    NULL, c[i].stamp);
+
+		CU_ASSERT_FATAL(kha_ct_put(ct, &v) >= 0);
+		CU_ASSERT_FATAL(kha_snat_put(sn, &s) >= 0);
+		want += c[i].live;
+	}
+	memset(per, 0xff, sizeof(per));
+	CU_ASSERT_EQUAL(kha_ct_count(ct, now, per), want);
+	CU_ASSERT_EQUAL(want, 6);
+	CU_ASSERT_EQUAL(per[0], 2);
+	CU_ASSERT_EQUAL(per[1], 2);
+	CU_ASSERT_EQUAL(per[7], 1);
+	CU_ASSERT_EQUAL(per[2], 0);
+	CU_ASSERT_EQUAL(kha_ct_count(ct, now, NULL), want);
+	CU_ASSERT_EQUAL(kha_snat_count(sn, now), want);
+	/* everything in use, live or not */
+	CU_ASSERT_EQUAL(kha_flows_used(ct, sizeof(*ct), KHA_FLOW_SLOTS), 9);
+	CU_ASSERT_EQUAL(kha_flows_used(sn, sizeof(*sn), KHA_FLOW_SLOTS), 9);
+	/* 200 ticks later every one of them has expired */
+	CU_ASSERT_EQUAL(kha_ct_count(ct, now + 200, per), 0);
+	CU_ASSERT_EQUAL(per[0] + per[1] + per[7], 0);
+	/* the clock wraps: a stamp from before the wrap is still live */
+	tabs_clear();
+	{
+		struct kha_flow_key k = flow("10.1.2.3", 999);
+		struct kha_ct_slot v = ct_entry(&k, 0xfffffff0u, 5);
+
+		CU_ASSERT_FATAL(kha_ct_put(ct, &v) >= 0);
+		CU_ASSERT_EQUAL(kha_ct_count(ct, 0x20, NULL), 1);
+	}
+	tabs_clear();
+	CU_ASSERT_EQUAL(kha_ct_count(ct, now, NULL), 0);
+	CU_ASSERT_EQUAL(kha_flows_used(ct, sizeof(*ct), KHA_FLOW_SLOTS), 0);
+}
+
+/* ---- a real map --------------------------------------------------------- */
+
+/* An array map the way bpf/maps.h declares the flow tables. */
+static int flow_map(uint32_t entries, uint32_t flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
+
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, "flw_test", 4,
+			      sizeof(struct kha_ct_slot), entries, &o);
+}
+
+static void test_map_mmap(void)
+{
+	int fd = flow_map(KHA_FLOW_SLOTS, BPF_F_MMAPABLE), bad;
+	struct kha_flow_key k = flow("10.1.0.1", 40000);
+	struct kha_ct_slot v = ct_entry(&k, kha_flow_now(), 9), got;
+	struct kha_ct_slot *tab;
+	void *mem = NULL;
+	size_t len = 0;
+	__u32 idx;
+	int i;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(kha_flows_map(fd, sizeof(*tab), &mem, &len), 0);
+	CU_ASSERT_EQUAL(len, (size_t)KHA_FLOW_SLOTS * 64);
+	tab = mem;
+	i = kha_ct_put(tab, &v);
+	CU_ASSERT_EQUAL_FATAL(i, (int)(kha_ct_home(&k) & MASK));
+	/* what the kernel (and so the data plane) reads at that index */
+	idx = i;
+	CU_ASSERT_FATAL(!bpf_map_lookup_elem(fd, &idx, &got));
+	CU_ASSERT(!memcmp(&got, &v, sizeof(v)));
+	/* and what it writes shows through the mapping */
+	got.backend_id = 11;
+	CU_ASSERT_FATAL(!bpf_map_update_elem(fd, &idx, &got, BPF_ANY));
+	CU_ASSERT_FATAL(kha_ct_find(tab, &k) == &tab[i]);
+	CU_ASSERT_EQUAL(tab[i].backend_id, 11);
+	CU_ASSERT_EQUAL(kha_ct_count(tab, kha_flow_now(), NULL), 1);
+	kha_flows_clear(tab, len);
+	CU_ASSERT_FATAL(!bpf_map_lookup_elem(fd, &idx, &got));
+	CU_ASSERT_EQUAL(got.stamp, 0);
+	kha_flows_unmap(mem, len);
+	/* the wrong value size for this table */
+	CU_ASSERT_EQUAL(kha_flows_map(fd, 32, &mem, &len), -EPROTO);
+	close(fd);
+
+	/* not the flow table's shape: refused, nothing mapped */
+	bad = flow_map(1024, BPF_F_MMAPABLE);
+	CU_ASSERT_FATAL(bad >= 0);
+	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, &mem, &len), -EPROTO);
+	close(bad);
+	bad = flow_map(KHA_FLOW_SLOTS, 0);
+	CU_ASSERT_FATAL(bad >= 0);
+	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, &mem, &len), -EPROTO);
+	close(bad);
+}
+
+static CU_TestInfo home_tests[] = {
+	{ "home slots: fixed values", test_home_fixed },
+	{ "home slots: local vs remote, inputs", test_home_inputs },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo ct_tests[] = {
+	{ "put, find", test_ct_put_find },
+	{ "chain: passed slots, stop rule", test_ct_chain },
+	{ "all probes taken", test_ct_full },
+	{ "wrap at the table's end", test_ct_wrap },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo snat_tests[] = {
+	{ "local vs remote entries", test_snat_local_remote },
+	{ "chain and wrap", test_snat_chain_wrap },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo time_tests[] = {
+	{ "ticks", test_ticks },
+	{ "count live slots", test_count_live },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo map_tests[] = {
+	{ "mmap of an array map", test_map_mmap },
+	CU_TEST_INFO_NULL,
+};
+
+static const struct kha_suite suites[] = {
+	{ "home", home_tests, NULL, NULL },
+	{ "conntrack", ct_tests, tabs_init, tabs_cleanup },
+	{ "snat", snat_tests, tabs_init, tabs_cleanup },
+	{ "time", time_tests, tabs_init, tabs_cleanup },
+	{ "map", map_tests, NULL, NULL },
+	{ 0 },
+};
+
+KHA_TEST_MAIN(suites)
