@@ -52,6 +52,22 @@ static __always_inline int addr_eq(const struct kha_addr *a,
 		 (a->v6[2] ^ b->v6[2]) | (a->v6[3] ^ b->v6[3]));
 }
 
+/*
+ * Start reading a slot the packet will need: a table slot is a cache miss
+ * (the tables are 32 MiB each), and the claim's compare-and-swap is a full
+ * barrier, so misses taken one after the other would add up. A new flow
+ * touches its conntrack home, its Maglev slot and its first SNAT candidate
+ * before claiming anything, and the three misses overlap.
+ */
+static __always_inline void flow_touch(void *map, __u32 home)
+{
+	__u32 idx = home & (KHA_FLOW_SLOTS - 1);
+	__u32 *stamp = bpf_map_lookup_elem(map, &idx);
+
+	if (stamp)
+		(void)*(volatile __u32 *)stamp;
+}
+
 /* ---- conntrack ---------------------------------------------------- */
 
 /* The flow's slot, or NULL. @idx: its index. */
@@ -94,9 +110,10 @@ ct_find(const struct kha_flow_key *k, __u32 *idx)
  * slot this instant.
  */
 static __always_inline struct kha_ct_slot *
-ct_claim(const struct kha_flow_key *k, __u32 now, __u32 *idx, int *existing)
+ct_claim(const struct kha_flow_key *k, __u32 home, __u32 now, __u32 *idx,
+	 int *existing)
 {
-	__u32 home = kha_ct_home(k), cand = KHA_FLOW_PROBES, old = 0;
+	__u32 cand = KHA_FLOW_PROBES, old = 0;
 	struct kha_ct_slot *s;
 	int absent = 0;
 

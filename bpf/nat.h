@@ -566,22 +566,28 @@ static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
  * SYN of a forgotten flow tends to get its port back), the others random.
  * A port whose flow has expired is taken over. NULL: exhausted.
  */
-static __always_inline struct kha_snat_slot *
-snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
-	   __u32 hash, __u32 now, __u32 *idx, __be16 *port)
+static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
+					   __u32 r)
 {
-	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi, span, old;
-	struct kha_snat_slot *s;
+	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi;
 
 	if (!lo || hi < lo) {
 		lo = KHA_SNAT_PORT_LO_DEFAULT;
 		hi = KHA_SNAT_PORT_HI_DEFAULT;
 	}
-	span = hi - lo + 1;
-	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
-		__u32 r = i ? bpf_get_prandom_u32() : hash;
+	/* r * span / 2^32: uniform over the range, no division */
+	return bpf_htons(lo + (__u32)(((__u64)r * (hi - lo + 1)) >> 32));
+}
 
-		*port = bpf_htons(lo + r % span);
+static __always_inline struct kha_snat_slot *
+snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
+	   __u32 hash, __u32 now, __u32 *idx, __be16 *port)
+{
+	struct kha_snat_slot *s;
+	__u32 old;
+
+	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
+		*port = snat_port_of(cfg, i ? bpf_get_prandom_u32() : hash);
 		s = snat_take(&be->addr, be->port, *port, NULL, now, idx, &old);
 		if (!s)
 			continue;

@@ -130,7 +130,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_addr client = {};
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
-	__u32 backend_id = 0, now, idx, sidx, ost;
+	__u32 backend_id = 0, now, idx, sidx, ost, home = 0, hash;
 	__be16 port = 0;
 	__u64 now_ns;
 	int existing = 0, reopen = 0;
@@ -138,6 +138,12 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	if (old) {
 		kha_count(KHA_R_reselect);
 		snat_release(p, old);
+	}
+	/* three cache misses at once: see flow_touch() */
+	if (!ct) {
+		flow_key_of(p, &key);
+		home = kha_ct_home(&key);
+		flow_touch(&conntrack, home);
 	}
 	be = select_backend(cfg, vip->vip_id, p->iph->saddr, &backend_id);
 	if (!be) {
@@ -147,6 +153,10 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			return send_rst(ctx, p);
 		return drop(KHA_R_drop_no_backend);
 	}
+	hash = kha_fmix32(p->iph->saddr ^ ((__u32)p->tcp->source << 16));
+	if (!(be->flags & KHA_BE_F_LOCAL))
+		flow_touch(&snat, kha_snat_home(&be->addr, be->port,
+						snat_port_of(cfg, hash), NULL));
 	now_ns = coarse_now();
 	now = flow_ticks(now_ns);
 
@@ -160,8 +170,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	 * whose backend left is re-selected.
 	 */
 	if (!ct) {
-		flow_key_of(p, &key);
-		ct = ct_claim(&key, now, &idx, &existing);
+		ct = ct_claim(&key, home, now, &idx, &existing);
 		if (!ct)
 			return drop(KHA_R_ct_insert_fail);
 		if (existing) {
@@ -193,9 +202,6 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->flags = KHA_SNAT_F_LOCAL;
 		port = p->tcp->source;
 	} else {
-		__u32 hash = kha_fmix32(p->iph->saddr ^
-					((__u32)p->tcp->source << 16));
-
 		s = snat_claim(cfg, be, hash, now, &sidx, &port);
 		if (!s) {
 			ct->stamp = 0;
