@@ -65,7 +65,7 @@ static __always_inline struct kha_backend *pick_backend(__u32 vip_id)
 	struct kha_lb_config *cfg;
 	struct kha_vip_state *st;
 	struct kha_backend *be;
-	__u32 zero = 0, idx, slot, gen, *id;
+	__u32 zero = 0, idx, slot, gen;
 
 	cfg = bpf_map_lookup_elem(&lb_config, &zero);
 	st = bpf_map_lookup_elem(&vip_state, &vip_id);
@@ -74,10 +74,9 @@ static __always_inline struct kha_backend *pick_backend(__u32 vip_id)
 	gen = st->active_gen & 1; /* read once: the table we use */
 	slot = kha_slot_of(&cfg->local_addr, cfg->ring_size);
 	idx = kha_ring_index(vip_id, gen, slot, cfg->ring_size);
-	id = bpf_map_lookup_elem(&rings, &idx);
-	if (!id || *id == KHA_NO_BACKEND)
+	idx = kha_ring_get(idx);
+	if (idx == KHA_RING_NONE)
 		return NULL;
-	idx = *id;
 	be = bpf_map_lookup_elem(&backends, &idx);
 	/*
 	 * The table holds healthy backends only; the flag check covers the

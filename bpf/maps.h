@@ -26,14 +26,23 @@ struct {
 	__type(value, struct kha_vip_state);
 } vip_state SEC(".maps");
 
-/* max_entries is set by the loader: KHA_MAX_VIPS * 2 * ring_size */
+/* max_entries is set by the loader: KHA_RING_LINES_PER_SLOT * ring_size */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, KHA_MAX_VIPS * 2 * KHA_RING_SIZE_DEFAULT);
+	__uint(max_entries, KHA_RING_LINES_PER_SLOT * KHA_RING_SIZE_DEFAULT);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct kha_ring_line);
 } rings SEC(".maps");
+
+/* Backend id in ring slot @g (kha_ring_index()), or KHA_RING_NONE. */
+static __always_inline __u32 kha_ring_get(__u32 g)
+{
+	__u32 line = g / KHA_RING_LINE;
+	struct kha_ring_line *l = bpf_map_lookup_elem(&rings, &line);
+
+	return l ? l->id[g % KHA_RING_LINE] : KHA_RING_NONE;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -129,7 +129,7 @@ select_backend(const struct kha_lb_config *cfg, __u32 vip_id, __be32 client,
 	struct kha_vip_state *st;
 	struct kha_backend *be;
 	__u32 ring_size = cfg->ring_size;
-	__u32 idx, *id;
+	__u32 idx, id;
 
 	if (!ring_size || ring_size > KHA_RING_SIZE_MAX)
 		return NULL;
@@ -139,11 +139,11 @@ select_backend(const struct kha_lb_config *cfg, __u32 vip_id, __be32 client,
 	addr.v4 = client;
 	idx = kha_ring_index(vip_id, st->active_gen & 1,
 			     kha_slot_of(&addr, ring_size), ring_size);
-	id = bpf_map_lookup_elem(&rings, &idx);
-	if (!id || *id == KHA_NO_BACKEND)
+	id = kha_ring_get(idx);
+	if (id == KHA_RING_NONE)
 		return NULL;
-	*backend_id = *id;
-	be = bpf_map_lookup_elem(&backends, id);
+	*backend_id = id;
+	be = bpf_map_lookup_elem(&backends, &id);
 	if (!be || !backend_usable(be) || be->family != KHA_AF_INET)
 		return NULL;
 	return be;

@@ -7,11 +7,13 @@
  * Maps (pinned by name under <pin_root>/<ifname>/, see docs/maps.md):
  *   vips          HASH   struct kha_vip_key      -> struct kha_vip
  *   vip_state     ARRAY  __u32 vip_id            -> struct kha_vip_state
- *   rings         ARRAY  __u32 ring index        -> __u32 backend_id
- *                        index = kha_ring_index(vip_id, gen, slot, ring_size)
- *                        (BPF_F_MMAPABLE; two generations per VIP so a
- *                        new table is written aside, then published by
- *                        flipping vip_state.active_gen)
+ *   rings         ARRAY  __u32 line              -> struct kha_ring_line
+ *                        slot g = kha_ring_index(vip_id, gen, slot,
+ *                        ring_size) is id[g % 32] of line g / 32, so the
+ *                        mmap is one flat __u16 array (BPF_F_MMAPABLE;
+ *                        two generations per VIP so a new table is
+ *                        written aside, then published by flipping
+ *                        vip_state.active_gen)
  *   backends      ARRAY  __u32 backend_id        -> struct kha_backend
  *   conntrack     ARRAY  __u32 slot              -> struct kha_ct_slot
  *                        (client -> VIP direction, open-addressed by
@@ -80,8 +82,24 @@
 #define KHA_SNAT_PORT_LO_DEFAULT 10240
 #define KHA_SNAT_PORT_HI_DEFAULT 32767
 
-/* Backend id meaning "no backend" in a ring slot (empty table). */
+/* Backend id meaning "no backend" (user space's Maglev tables). */
 #define KHA_NO_BACKEND 0xffffffffu
+
+/*
+ * The published Maglev tables hold backend ids as __u16, 32 to a 64-byte
+ * line: a 65537-slot generation is 128 KiB and stays in cache, where __u32
+ * elements (which an array map stores 8 bytes apart) made it 512 KiB and a
+ * new flow's slot a cache miss (docs/benchmarks.md). KHA_RING_NONE is the
+ * empty slot. KHA_MAX_VIPS * 2 generations are a whole number of lines per
+ * ring slot, so the map has KHA_RING_LINES_PER_SLOT * ring_size entries.
+ */
+#define KHA_RING_LINE 32
+#define KHA_RING_NONE 0xffffu
+#define KHA_RING_LINES_PER_SLOT (KHA_MAX_VIPS * 2 / KHA_RING_LINE)
+
+struct kha_ring_line {
+	__u16 id[KHA_RING_LINE];
+};
 
 #define KHA_AF_INET 2   /* == AF_INET; kept here so BPF needs no libc */
 #define KHA_AF_INET6 10 /* == AF_INET6 */

@@ -317,7 +317,7 @@ static void lb_setup(void)
 	}
 	bench_vip.id = 0;
 	bench_vip.nr_backends = NR_BE;
-	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(uint64_t) +
+	rings_len = (bpf_map__max_entries(lb->maps.rings) * sizeof(struct kha_ring_line) +
 		     pg - 1) / pg * pg;
 	m = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 bpf_map__fd(lb->maps.rings), 0);

@@ -171,7 +171,7 @@ static int dp_open(void)
 		return -errno;
 	/* a small ring: the test fills it by hand (the flow tables keep
 	 * their size: the programs probe them modulo KHA_FLOW_SLOTS) */
-	bpf_map__set_max_entries(dp->maps.rings, KHA_MAX_VIPS * 2 * RING);
+	bpf_map__set_max_entries(dp->maps.rings, KHA_RING_LINES_PER_SLOT * RING);
 	return tc_egress__load(dp);
 }
 
@@ -646,13 +646,21 @@ static void publish(const uint32_t *r, uint32_t gen)
 {
 	struct kha_vip_state st = { .active_gen = gen, .nr_healthy = NBE };
 	int fd = bpf_map__fd(dp->maps.rings);
-	uint32_t s, idx, none = KHA_NO_BACKEND, zero = 0;
+	uint32_t s, line, zero = 0;
+	struct kha_ring_line l;
 
-	for (s = 0; s < RING; s++) {
-		idx = kha_ring_index(0, gen, s, RING);
-		CU_ASSERT_FATAL(!bpf_map_update_elem(fd, &idx, &r[s], BPF_ANY));
-		idx = kha_ring_index(0, !gen, s, RING);
-		CU_ASSERT_FATAL(!bpf_map_update_elem(fd, &idx, &none, BPF_ANY));
+	/* two generations of RING slots: the lines that hold them */
+	for (line = 0; line < KHA_RING_LINES_PER_SLOT * RING; line++) {
+		for (s = 0; s < KHA_RING_LINE; s++) {
+			uint32_t g = line * KHA_RING_LINE + s;
+			uint32_t gen_of = g / RING % 2, slot = g % RING;
+
+			l.id[s] = KHA_RING_NONE;
+			if (g < kha_ring_index(1, 0, 0, RING) && gen_of == gen &&
+			    r[slot] < KHA_MAX_BACKENDS)
+				l.id[s] = r[slot];
+		}
+		CU_ASSERT_FATAL(!bpf_map_update_elem(fd, &line, &l, BPF_ANY));
 	}
 	CU_ASSERT_FATAL(!bpf_map_update_elem(bpf_map__fd(dp->maps.vip_state),
 					     &zero, &st, BPF_ANY));

@@ -172,10 +172,13 @@ static int ring_diff_syscall(struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
 	uint32_t s, diff = 0;
 
 	for (s = 0; s < dp->ring_size; s += 97) {
-		__u32 k = kha_ring_index(vip_id, gen, s, dp->ring_size), val;
+		__u32 g = kha_ring_index(vip_id, gen, s, dp->ring_size);
+		__u32 line = g / KHA_RING_LINE, w;
+		struct kha_ring_line val;
 
-		if (bpf_map_lookup_elem(dp->fds[KHA_MAP_RINGS], &k, &val) ||
-		    val != want[s])
+		w = want[s] < KHA_MAX_BACKENDS ? want[s] : KHA_RING_NONE;
+		if (bpf_map_lookup_elem(dp->fds[KHA_MAP_RINGS], &line, &val) ||
+		    val.id[g % KHA_RING_LINE] != w)
 			diff++;
 	}
 	return diff;

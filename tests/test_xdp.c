@@ -100,13 +100,11 @@ static struct lab_backend lab_be[] = {
 static struct xdp_lb *skel;
 static int prog_fd;
 /*
- * `rings` is mmap'ed like the loader does it. An array map stores every
- * element at round_up(value_size, 8): slot i of the __u32 map is the low
- * half of the i-th 64-bit word of the mapping, not the i-th 32-bit word.
- * The tables as maglev_build() made them are kept here too, for
- * maglev_lookup().
+ * `rings` is mmap'ed like the loader does it: 64-byte lines of 32 __u16
+ * ids, contiguous, so one flat __u16 array (headers/kha_abi.h). The tables
+ * as maglev_build() made them are kept here too, for maglev_lookup().
  */
-static uint64_t *rings;
+static uint16_t *rings;
 static size_t rings_len;
 static uint32_t tables[NR_VIPS_MAX][2][RING_SIZE];
 static int ifi_dp0, ifi_dp2, ns_a = -1, ns_b = -1;
@@ -230,7 +228,8 @@ static int publish(int vip)
 		return rc;
 	for (uint32_t i = 0; i < RING_SIZE; i++)
 		rings[kha_ring_index(vip, gen, i, RING_SIZE)] =
-			ring_of(vip, gen)[i];
+			ring_of(vip, gen)[i] < KHA_MAX_BACKENDS ?
+				ring_of(vip, gen)[i] : KHA_RING_NONE;
 	st.active_gen = gen;
 	st.nr_healthy = n;
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.vip_state), &key,
@@ -2026,13 +2025,14 @@ static int suite_init(void)
 	if (!skel)
 		return -1;
 	bpf_map__set_max_entries(skel->maps.rings,
-				 KHA_MAX_VIPS * 2 * RING_SIZE);
+				 KHA_RING_LINES_PER_SLOT * RING_SIZE);
 	if (xdp_lb__load(skel)) {
 		fprintf(stderr, "test_xdp: loading xdp_lb failed\n");
 		return -1;
 	}
 	prog_fd = bpf_program__fd(skel->progs.xdp_lb);
-	rings_len = (size_t)KHA_MAX_VIPS * 2 * RING_SIZE * sizeof(uint64_t);
+	rings_len = (size_t)KHA_RING_LINES_PER_SLOT * RING_SIZE *
+		    sizeof(struct kha_ring_line);
 	rings = mmap(NULL, rings_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		     bpf_map__fd(skel->maps.rings), 0);
 	if (rings == MAP_FAILED) {

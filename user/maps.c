@@ -50,7 +50,7 @@ static const char *const map_names[KHA_MAP__MAX] = {
 static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_VIPS] = sizeof(struct kha_vip),
 	[KHA_MAP_VIP_STATE] = sizeof(struct kha_vip_state),
-	[KHA_MAP_RINGS] = sizeof(__u32),
+	[KHA_MAP_RINGS] = sizeof(struct kha_ring_line),
 	[KHA_MAP_BACKENDS] = sizeof(struct kha_backend),
 	[KHA_MAP_CONNTRACK] = sizeof(struct kha_ct_slot),
 	[KHA_MAP_SNAT] = sizeof(struct kha_snat_slot),
@@ -151,24 +151,20 @@ static void dp_init(struct kha_dp *dp, const char *ifname,
 }
 
 /*
- * An array map stores each element at round_up(value_size, 8) bytes, and
- * that is also the layout of its mmap: slot i of `rings` (a __u32) is at
- * byte 8 * i, not 4 * i.
+ * `rings` holds struct kha_ring_line values (32 __u16 ids, 64 bytes: a
+ * multiple of 8, so the array's elements are contiguous): its mmap is one
+ * flat __u16 array, slot g = kha_ring_index() at rings[g].
  */
-#define RING_STRIDE 2 /* in __u32 units */
-
-static uint32_t *ring_slot0(const struct kha_dp *dp, uint32_t vip_id,
+static uint16_t *ring_slot0(const struct kha_dp *dp, uint32_t vip_id,
 			    uint32_t gen)
 {
-	return dp->rings +
-	       (size_t)kha_ring_index(vip_id, gen & 1, 0, dp->ring_size) *
-		       RING_STRIDE;
+	return dp->rings + kha_ring_index(vip_id, gen & 1, 0, dp->ring_size);
 }
 
 static int map_rings(struct kha_dp *dp)
 {
-	size_t len = (size_t)KHA_MAX_VIPS * 2 * dp->ring_size * sizeof(__u32) *
-		     RING_STRIDE;
+	size_t len = (size_t)KHA_RING_LINES_PER_SLOT * dp->ring_size *
+		     sizeof(struct kha_ring_line);
 	long pg = sysconf(_SC_PAGESIZE);
 	void *m;
 
@@ -181,6 +177,17 @@ static int map_rings(struct kha_dp *dp)
 	dp->rings_len = len;
 	dp->scratch = calloc(dp->ring_size, sizeof(__u32));
 	return dp->scratch ? 0 : -ENOMEM;
+}
+
+/* user space's Maglev ids (__u32) <-> the published __u16 slots */
+static uint16_t ring_id16(uint32_t id)
+{
+	return id < KHA_MAX_BACKENDS ? (uint16_t)id : KHA_RING_NONE;
+}
+
+static uint32_t ring_id32(uint16_t id)
+{
+	return id < KHA_MAX_BACKENDS ? id : KHA_NO_BACKEND;
 }
 
 void kha_dp_close(struct kha_dp *dp)
@@ -270,7 +277,7 @@ static int load_skel(struct kha_dp *dp, bool reuse, struct xdp_lb **out,
 			goto fail;
 		}
 		if (i == KHA_MAP_RINGS)
-			bpf_map__set_max_entries(m, KHA_MAX_VIPS * 2 *
+			bpf_map__set_max_entries(m, KHA_RING_LINES_PER_SLOT *
 							    dp->ring_size);
 		if (reuse) {
 			ret = bpf_map__reuse_fd(m, dp->fds[i]);
@@ -558,7 +565,7 @@ static int check_map(struct kha_dp *dp, int i, char *err, size_t errlen)
 		return -EPROTO;
 	}
 	if (i == KHA_MAP_RINGS) {
-		dp->ring_size = info.max_entries / (KHA_MAX_VIPS * 2);
+		dp->ring_size = info.max_entries / KHA_RING_LINES_PER_SLOT;
 		if (!dp->ring_size)
 			return -EPROTO;
 	}
@@ -861,14 +868,14 @@ int kha_dp_get_lb_config(struct kha_dp *dp, struct kha_lb_config *out)
 int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
 		     uint32_t *out)
 {
-	const uint32_t *p;
+	const uint16_t *p;
 	uint32_t s;
 
 	if (vip_id >= KHA_MAX_VIPS || !dp->rings)
 		return -EINVAL;
 	p = ring_slot0(dp, vip_id, gen);
 	for (s = 0; s < dp->ring_size; s++)
-		out[s] = p[(size_t)s * RING_STRIDE];
+		out[s] = ring_id32(p[s]);
 	return 0;
 }
 
@@ -909,10 +916,11 @@ int kha_dp_publish(struct kha_dp *dp, struct kha_dp_vip *vip,
 		return -errno;
 	gen = (st.active_gen & 1) ^ 1;
 	{
-		uint32_t *p = ring_slot0(dp, vip->id, gen), s;
+		uint16_t *p = ring_slot0(dp, vip->id, gen);
+		uint32_t s;
 
 		for (s = 0; s < dp->ring_size; s++)
-			p[(size_t)s * RING_STRIDE] = dp->scratch[s];
+			p[s] = ring_id16(dp->scratch[s]);
 	}
 	/* the table must be in memory before the flip makes it visible */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -88,7 +88,7 @@ struct kha_dp {
 	int fds[KHA_MAP__MAX];
 	int link_fd;         /* -1 when not attached */
 	uint32_t prog_id;    /* the attached XDP program */
-	uint32_t *rings;     /* mmap of the rings map */
+	uint16_t *rings;     /* mmap of the rings map: flat __u16 slots */
 	size_t rings_len;
 	uint32_t *scratch;   /* one ring, for building */
 	uint32_t next_be_id; /* round robin: freed ids are reused last */
@@ -208,8 +208,8 @@ int kha_dp_vip_state(struct kha_dp *dp, uint32_t vip_id,
 		     struct kha_vip_state *st);
 /*
  * Copy one generation of one VIP's table (ring_size slots) out of the
- * mmap. Note the mmap's layout: an array map keeps every element at an
- * 8-byte stride, so slot i of `rings` is at byte 8 * i of the mapping.
+ * mmap, as Maglev ids (KHA_NO_BACKEND for an empty slot). The mmap is a
+ * flat __u16 array (headers/kha_abi.h, struct kha_ring_line).
  */
 int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
 		     uint32_t *out);
