@@ -309,7 +309,12 @@ struct kha_lb_config {
 	__u16 snat_port_hi; /* host order, inclusive */
 	__u32 ring_size;
 	__u32 flags;
-	__u32 pad;
+	/*
+	 * Bumped by user space after every change of `vips`: XDP keeps a
+	 * per-CPU cache of `vips` answers and trusts an entry only while its
+	 * generation is this one (bpf/xdp_lb.bpf.c, vip_lookup()).
+	 */
+	__u32 vip_gen;
 	struct kha_addr local_addr; /* node's own address (cgroup hook key) */
 };
 

@@ -840,6 +840,23 @@ int kha_dp_lock(const char *ifname, const char *pin_root)
 	return fd;
 }
 
+/*
+ * `vips` changed: XDP's per-CPU cache of its answers (bpf/xdp_lb.bpf.c,
+ * vip_lookup()) must not be trusted any more. After the map writes, so a
+ * CPU that caches an answer under the new generation read the new map.
+ */
+static int bump_vip_gen(struct kha_dp *dp)
+{
+	struct kha_lb_config c = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->fds[KHA_MAP_LB_CONFIG], &zero, &c))
+		return -errno;
+	c.vip_gen++;
+	return bpf_map_update_elem(dp->fds[KHA_MAP_LB_CONFIG], &zero, &c, 0) ?
+		       -errno : 0;
+}
+
 int kha_dp_set_lb_config(struct kha_dp *dp, uint16_t snat_lo, uint16_t snat_hi,
 			 struct kha_addr local_addr)
 {
@@ -1172,6 +1189,9 @@ int kha_dp_sync(struct kha_dp *dp, struct kha_dp_vip *vips, int n)
 			bpf_map_update_elem(dp->fds[KHA_MAP_VIP_STATE],
 					    &cur[c].id, &z, 0);
 	}
+	ret = bump_vip_gen(dp);
+	if (ret)
+		return ret;
 	for (id = 0; id < KHA_MAX_BACKENDS; id++) {
 		struct kha_backend gone;
 
