@@ -674,13 +674,12 @@ static int which_on(const char *ifname, const char *root, struct in_addr client)
 		uint32_t idx = kha_ring_index(vv[i].vip.vip_id,
 					      vv[i].state.active_gen & 1, slot,
 					      lc.ring_size);
-		uint32_t id = KHA_NO_BACKEND;
+		uint32_t id;
 		const struct kha_backend *be = NULL;
 
 		kha_addr_port_str(&vv[i].key.addr, ntohs(vv[i].key.port), va,
 				  sizeof(va));
-		if (bpf_map_lookup_elem(dp.fds[KHA_MAP_RINGS], &idx, &id))
-			id = KHA_NO_BACKEND;
+		id = kha_dp_ring_get(&dp, idx);
 		for (j = 0; j < vv[i].nr_backends; j++)
 			if (vv[i].backends[j].id == id)
 				be = &vv[i].backends[j].be;

@@ -882,6 +882,14 @@ int kha_dp_get_lb_config(struct kha_dp *dp, struct kha_lb_config *out)
 
 /* ---- publication ---- */
 
+uint32_t kha_dp_ring_get(const struct kha_dp *dp, uint32_t g)
+{
+	if (!dp->rings ||
+	    g >= (uint64_t)KHA_RING_LINES_PER_SLOT * dp->ring_size * KHA_RING_LINE)
+		return KHA_NO_BACKEND;
+	return ring_id32(dp->rings[g]);
+}
+
 int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
 		     uint32_t *out)
 {

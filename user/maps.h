@@ -211,6 +211,8 @@ int kha_dp_vip_state(struct kha_dp *dp, uint32_t vip_id,
  * mmap, as Maglev ids (KHA_NO_BACKEND for an empty slot). The mmap is a
  * flat __u16 array (headers/kha_abi.h, struct kha_ring_line).
  */
+/* Backend id in published ring slot @g (kha_ring_index()), or KHA_NO_BACKEND. */
+uint32_t kha_dp_ring_get(const struct kha_dp *dp, uint32_t g);
 int kha_dp_read_ring(const struct kha_dp *dp, uint32_t vip_id, uint32_t gen,
 		     uint32_t *out);
 
