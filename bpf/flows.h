@@ -168,6 +168,15 @@ static __always_inline int snat_key_eq(const struct kha_snat_slot *s,
 }
 
 /*
+ * A remote entry (VIP:port -> backend) lives in its home slot and nowhere
+ * else: its port is free to choose, so a port whose home slot holds
+ * another live flow is simply not free, and the claim draws another one.
+ * Its claim and its lookup read one slot. A local entry's key (the client's
+ * address and port) is not ours to choose: it takes the first free slot of
+ * its probe sequence, like conntrack.
+ */
+
+/*
  * The entry a backend's packet names: backend:bport -> VIP:port for a
  * remote backend (@client NULL), backend:bport -> client:port for a local
  * one. Expired entries are still found: until a new flow takes the slot,
@@ -178,10 +187,16 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 	  const struct kha_addr *client, __u32 *idx)
 {
 	__u32 home = kha_snat_home(backend, bport, port, client);
+	struct kha_snat_slot *s;
 
+	if (!client) {
+		*idx = kha_flow_probe(home, 0);
+		s = bpf_map_lookup_elem(&snat, idx);
+		if (s && s->stamp && snat_key_eq(s, backend, bport, port, NULL))
+			return s;
+		return NULL;
+	}
 	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
-		struct kha_snat_slot *s;
-
 		*idx = kha_flow_probe(home, i);
 		s = bpf_map_lookup_elem(&snat, idx);
 		if (!s)
@@ -195,15 +210,38 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 }
 
 /*
- * Claim the entry for a key: NULL when the key is held by a live flow (a
- * remote port in use; a local key is taken over, @client set, as a reused
- * client port must be) or no probe is free. Else the slot, stamped @now and
- * keyed, and in *old the stamp it had: nonzero when it held another (dead)
- * flow, whose forward state the caller must let go (snat_reclaimed()).
+ * Claim a remote entry's slot (@home: its kha_snat_home()): NULL when the
+ * slot holds a live flow (this port's or another). Else the slot, stamped
+ * @now, and in *old the stamp it had: nonzero when it held a dead flow,
+ * whose forward state the caller must let go (snat_reclaimed()). The caller
+ * writes the key.
  */
 static __always_inline struct kha_snat_slot *
-snat_take(const struct kha_addr *backend, __be16 bport, __be16 port,
-	  const struct kha_addr *client, __u32 now, __u32 *idx, __u32 *old)
+snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old)
+{
+	struct kha_snat_slot *s;
+	__u32 st;
+
+	*idx = kha_flow_probe(home, 0);
+	s = bpf_map_lookup_elem(&snat, idx);
+	if (!s)
+		return NULL;
+	st = s->stamp;
+	if (stamp_live(st, now) ||
+	    __sync_val_compare_and_swap(&s->stamp, st, now) != st)
+		return NULL;
+	*old = st;
+	return s;
+}
+
+/*
+ * Claim a local entry's slot: its own (a reused client port takes the old
+ * entry over) or the first free or expired one of its probe sequence.
+ * NULL when every probe holds a live flow.
+ */
+static __always_inline struct kha_snat_slot *
+snat_take_local(const struct kha_addr *backend, __be16 bport, __be16 port,
+		const struct kha_addr *client, __u32 now, __u32 *idx)
 {
 	__u32 home = kha_snat_home(backend, bport, port, client);
 	__u32 cand = KHA_FLOW_PROBES, ost = 0;
@@ -220,8 +258,6 @@ snat_take(const struct kha_addr *backend, __be16 bport, __be16 port,
 		st = s->stamp;
 		if (!absent && st &&
 		    snat_key_eq(s, backend, bport, port, client)) {
-			if (!client && stamp_live(st, now))
-				return NULL; /* the port is in use */
 			cand = i; /* the key's own slot, never a second one */
 			ost = st;
 			break;
@@ -242,7 +278,6 @@ snat_take(const struct kha_addr *backend, __be16 bport, __be16 port,
 	if (!s || __sync_val_compare_and_swap(&s->stamp, ost, now) != ost)
 		return NULL;
 	FLOW_CHAIN(&snat, home, cand);
-	*old = ost;
 	return s;
 }
 

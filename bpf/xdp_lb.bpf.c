@@ -179,7 +179,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_addr client = {};
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
-	__u32 backend_id = 0, now, idx, sidx, ost, home = 0, hash;
+	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, hash;
 	__be16 port = 0;
 	__u64 now_ns;
 	int existing = 0, reopen = 0;
@@ -242,8 +242,8 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	/* the reverse slot: a SNAT port, or the local stack's reply key */
 	client.v4 = p->iph->saddr;
 	if (be->flags & KHA_BE_F_LOCAL) {
-		s = snat_take(&be->addr, be->port, p->tcp->source, &client, now,
-			      &sidx, &ost);
+		s = snat_take_local(&be->addr, be->port, p->tcp->source,
+				    &client, now, &sidx);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_ct_insert_fail);
@@ -251,11 +251,13 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->flags = KHA_SNAT_F_LOCAL;
 		port = p->tcp->source;
 	} else {
-		s = snat_claim(cfg, be, hash, now, &sidx, &port);
+		s = snat_claim(cfg, be, hash, now, &sidx, &port, &ost);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);
 		}
+		if (ost)
+			snat_reclaimed(s, sidx);
 		s->flags = 0;
 	}
 	/*

@@ -112,7 +112,8 @@ struct kha_snat_slot *kha_snat_find(struct kha_snat_slot *tab,
 {
 	uint32_t home = kha_snat_home(backend, bport, port, client), i;
 
-	for (i = 0; i < KHA_FLOW_PROBES; i++) {
+	/* a remote entry lives in its home slot only (bpf/flows.h) */
+	for (i = 0; i < (client ? KHA_FLOW_PROBES : 1); i++) {
 		struct kha_snat_slot *s = &tab[kha_flow_probe(home, i)];
 
 		if (stamp_of(&s->stamp) &&
@@ -174,13 +175,19 @@ int kha_snat_put(struct kha_snat_slot *tab, const struct kha_snat_slot *v)
 {
 	const struct kha_addr *client =
 		v->flags & KHA_SNAT_F_LOCAL ? &v->client : NULL;
+	uint32_t home = kha_snat_home(&v->backend, v->backend_port, v->port,
+				      client);
 	int idx;
 
 	if (!v->stamp)
 		return -EINVAL;
-	idx = free_probe(tab, sizeof(*tab),
-			 kha_snat_home(&v->backend, v->backend_port, v->port,
-				       client));
+	if (!client) { /* a remote entry: its home slot or nothing */
+		if (stamp_of(&tab[kha_flow_probe(home, 0)].stamp))
+			return -ENOSPC;
+		idx = (int)kha_flow_probe(home, 0);
+	} else {
+		idx = free_probe(tab, sizeof(*tab), home);
+	}
 	if (idx >= 0)
 		publish(&tab[idx], v, sizeof(*v));
 	return idx;

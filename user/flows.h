@@ -68,7 +68,8 @@ struct kha_snat_slot *kha_snat_find(struct kha_snat_slot *tab,
 
 /*
  * Plant an entry as the data plane would: in the first free (stamp 0)
- * probe of its key's home, chaining the slots passed. @v->stamp must be
+ * probe of its key's home, chaining the slots passed (a remote snat entry:
+ * its home slot only, -ENOSPC if that is taken). @v->stamp must be
  * nonzero; the slot's own `chain` is kept. Returns the slot index,
  * -ENOSPC when no probe is free, -EINVAL for a zero stamp. It does not
  * look for the key first: planting a key twice makes two entries.
