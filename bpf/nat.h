@@ -469,16 +469,11 @@ snat_owned(const struct pkt *p, const struct kha_ct_slot *ct)
 	return s;
 }
 
-/*
- * The backend closed or reset (@close, newly recorded in @s): the flow's
- * conntrack slot takes the same hold, so a closed flow frees both tables.
- */
-static __always_inline void ct_sync_close(const struct kha_snat_slot *s,
-					  __u32 close, __u32 now)
+/* The conntrack slot of the client flow a `snat` slot names, or NULL. */
+static __always_inline struct kha_ct_slot *
+ct_of_snat(const struct kha_snat_slot *s, __u32 *idx)
 {
 	struct kha_flow_key key = {};
-	struct kha_ct_slot *ct;
-	__u32 idx;
 
 	key.src = s->client;
 	key.dst = s->vip;
@@ -486,7 +481,20 @@ static __always_inline void ct_sync_close(const struct kha_snat_slot *s,
 	key.dport = s->vip_port;
 	key.proto = IPPROTO_TCP;
 	key.family = KHA_AF_INET;
-	ct = ct_find(&key, &idx);
+	return ct_find(&key, idx);
+}
+
+/*
+ * The backend closed or reset (@close, newly recorded in @s): the flow's
+ * conntrack slot takes the same hold, so a closed flow frees both tables.
+ */
+static __always_inline void ct_sync_close(const struct kha_snat_slot *s,
+					  __u32 close, __u32 now)
+{
+	struct kha_ct_slot *ct;
+	__u32 idx;
+
+	ct = ct_of_snat(s, &idx);
 	if (ct && ct->snat_port == s->port && ct->backend_id == s->backend_id) {
 		ct->close = close;
 		stamp_touch(&ct->stamp, now, close);
@@ -540,19 +548,12 @@ static __always_inline void snat_release(const struct pkt *p,
 static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
 					   __u32 idx)
 {
-	struct kha_flow_key key = {};
 	struct kha_ct_slot *ct;
 	__u32 cidx;
 
 	if (s->flags & KHA_SNAT_F_LOCAL)
 		return;
-	key.src = s->client;
-	key.dst = s->vip;
-	key.sport = s->client_port;
-	key.dport = s->vip_port;
-	key.proto = IPPROTO_TCP;
-	key.family = KHA_AF_INET;
-	ct = ct_find(&key, &cidx);
+	ct = ct_of_snat(s, &cidx);
 	if (ct && ct->snat_slot == idx && ct->snat_port)
 		ct->stamp = 0;
 	kha_count(KHA_R_snat_reclaimed);
