@@ -64,20 +64,27 @@ __u32 bench_mod;     /* mode 2: flows in the cycle */
 __u64 bench_runs;    /* wrapper invocations, checked against repeats */
 __u64 bench_peer_rx; /* frames xdp_peer received (XDP_TX'd to it) */
 
+/* What every floor variant ends with: the MACs swapped, XDP_TX. */
+static __always_inline int swap_macs_tx(struct ethhdr *eth)
+{
+	unsigned char tmp[ETH_ALEN];
+
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
 SEC("xdp")
 int xdp_floor(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	unsigned char tmp[ETH_ALEN];
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_DROP;
-	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
-	return XDP_TX;
+	return swap_macs_tx(eth);
 }
 
 /*
@@ -85,9 +92,11 @@ int xdp_floor(struct xdp_md *ctx)
  * update of a map shaped like conntrack (same key, value and size), keyed
  * by the packet's 5-tuple. Timed behind the wrapper in new-flow mode, so
  * every update inserts a new key. One LRU hash (as conntrack and snat
- * are) and one plain preallocated hash, for comparison.
+ * were before they became slot tables) and one plain preallocated hash,
+ * for comparison.
+ *
+ * The shape conntrack had as an LRU hash: 5-tuple -> 32-byte value.
  */
-/* the shape conntrack had as an LRU hash: 5-tuple -> 32-byte value */
 #define BENCH_CT_ENTRIES 262144
 struct bench_ct {
 	struct kha_addr backend;
@@ -121,7 +130,6 @@ static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
 	struct tcphdr *tcp = (void *)(iph + 1);
 	struct kha_flow_key key = {};
 	struct bench_ct ct = {};
-	unsigned char tmp[ETH_ALEN];
 
 	if ((void *)(tcp + 1) > data_end)
 		return XDP_DROP;
@@ -134,10 +142,7 @@ static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
 	ct.backend.v4 = iph->daddr;
 	if (bpf_map_update_elem(map, &key, &ct, BPF_ANY))
 		return XDP_ABORTED;
-	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
-	return XDP_TX;
+	return swap_macs_tx(eth);
 }
 
 SEC("xdp")
@@ -202,7 +207,6 @@ static __always_inline int slots_then_tx(struct xdp_md *ctx, int two)
 	struct ethhdr *eth = data;
 	struct iphdr *iph = (void *)(eth + 1);
 	struct tcphdr *tcp = (void *)(iph + 1);
-	unsigned char tmp[ETH_ALEN];
 	__u32 h;
 
 	if ((void *)(tcp + 1) > data_end)
@@ -217,10 +221,7 @@ static __always_inline int slots_then_tx(struct xdp_md *ctx, int two)
 	if (two && slot_claim(&bench_slots2, h * 0xc2b2ae35u, iph->saddr,
 			      tcp->source))
 		return XDP_ABORTED;
-	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
-	return XDP_TX;
+	return swap_macs_tx(eth);
 }
 
 SEC("xdp")

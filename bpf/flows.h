@@ -68,22 +68,63 @@ static __always_inline void flow_touch(void *map, __u32 home)
 		(void)*(volatile __u32 *)stamp;
 }
 
-/* ---- conntrack ---------------------------------------------------- */
+/*
+ * What a search looks for: a conntrack 5-tuple, or a local `snat` entry's
+ * key (backend:bport -> client:port). One find and one claim serve both
+ * tables; @map is a constant once inlined, so each table gets its own
+ * compare and nothing else.
+ */
+struct flow_want {
+	const struct kha_flow_key *ct;
+	const struct kha_addr *backend;
+	const struct kha_addr *client;
+	__be16 bport;
+	__be16 port;
+};
 
-/* The flow's slot, or NULL. @idx: its index. */
-static __always_inline struct kha_ct_slot *
-ct_find(const struct kha_flow_key *k, __u32 *idx)
+static __always_inline int snat_key_eq(const struct kha_snat_slot *s,
+				       const struct kha_addr *backend,
+				       __be16 bport, __be16 port,
+				       const struct kha_addr *client)
 {
-	__u32 home = kha_ct_home(k);
+	if (s->backend_port != bport || s->port != port ||
+	    !addr_eq(&s->backend, backend))
+		return 0;
+	if (client)
+		return (s->flags & KHA_SNAT_F_LOCAL) &&
+		       addr_eq(&s->client, client);
+	return !(s->flags & KHA_SNAT_F_LOCAL);
+}
 
+static __always_inline int slot_is(void *map, void *slot,
+				   const struct flow_want *w)
+{
+	if (map == (void *)&conntrack)
+		return ct_key_eq(&((struct kha_ct_slot *)slot)->key, w->ct);
+	return snat_key_eq(slot, w->backend, w->bport, w->port, w->client);
+}
+
+/* Both slot types begin with these. */
+struct flow_head {
+	__u32 stamp;
+	__u8 chain;
+};
+
+/*
+ * The slot of @w in @map, live or expired (until a new flow takes an
+ * expired slot its flow is whole), or NULL. @idx: its index.
+ */
+static __always_inline void *flow_find(void *map, __u32 home,
+				       const struct flow_want *w, __u32 *idx)
+{
 	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
-		struct kha_ct_slot *s;
+		struct flow_head *s;
 
 		*idx = kha_flow_probe(home, i);
-		s = bpf_map_lookup_elem(&conntrack, idx);
+		s = bpf_map_lookup_elem(map, idx);
 		if (!s)
 			return NULL;
-		if (s->stamp && ct_key_eq(&s->key, k))
+		if (s->stamp && slot_is(map, s, w))
 			return s;
 		if (!s->chain)
 			return NULL;
@@ -91,41 +132,31 @@ ct_find(const struct kha_flow_key *k, __u32 *idx)
 	return NULL;
 }
 
-/* Mark the slots a flow placed at probe @n of @home had to pass. */
-#define FLOW_CHAIN(map, home, n)                                            \
-	do {                                                                \
-		for (__u32 j_ = 0; j_ < KHA_FLOW_PROBES && j_ < (n); j_++) { \
-			__u32 ix_ = kha_flow_probe(home, j_);               \
-			__u8 *c_ = bpf_map_lookup_elem(map, &ix_);          \
-			if (c_ && !c_[4])                                   \
-				c_[4] = 1; /* offsetof(..., chain) == 4 */  \
-		}                                                           \
-	} while (0)
-
 /*
- * A slot for the flow @k: its own (*existing = 1, live or not: the caller
- * decides whether that flow still is one), or a free or expired one now
- * claimed, stamped @now and keyed (*existing = 0; the caller fills the
- * rest). NULL: every probe is held by a live flow, or another CPU won the
+ * A slot for @w: its own (*existing = 1, live or not: the caller decides
+ * whether that flow still is one), or the first free or expired one of the
+ * probe sequence, now claimed with a compare-and-swap and stamped @now
+ * (*existing = 0; the slots passed are chained; the caller writes the
+ * key). NULL: every probe is held by a live flow, or another CPU won the
  * slot this instant.
  */
-static __always_inline struct kha_ct_slot *
-ct_claim(const struct kha_flow_key *k, __u32 home, __u32 now, __u32 *idx,
-	 int *existing)
+static __always_inline void *flow_claim(void *map, __u32 home,
+					const struct flow_want *w, __u32 now,
+					__u32 *idx, int *existing)
 {
 	__u32 cand = KHA_FLOW_PROBES, old = 0;
-	struct kha_ct_slot *s;
+	struct flow_head *s;
 	int absent = 0;
 
 	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
 		__u32 st;
 
 		*idx = kha_flow_probe(home, i);
-		s = bpf_map_lookup_elem(&conntrack, idx);
+		s = bpf_map_lookup_elem(map, idx);
 		if (!s)
 			return NULL;
 		st = s->stamp;
-		if (!absent && st && ct_key_eq(&s->key, k)) {
+		if (!absent && st && slot_is(map, s, w)) {
 			*existing = 1;
 			return s;
 		}
@@ -141,31 +172,47 @@ ct_claim(const struct kha_flow_key *k, __u32 home, __u32 now, __u32 *idx,
 	if (cand >= KHA_FLOW_PROBES)
 		return NULL;
 	*idx = kha_flow_probe(home, cand);
-	s = bpf_map_lookup_elem(&conntrack, idx);
+	s = bpf_map_lookup_elem(map, idx);
 	if (!s || __sync_val_compare_and_swap(&s->stamp, old, now) != old)
 		return NULL;
-	FLOW_CHAIN(&conntrack, home, cand);
+	/* the slots passed: a search for this flow must not stop there */
+	for (__u32 j = 0; j < KHA_FLOW_PROBES && j < cand; j++) {
+		__u32 ix = kha_flow_probe(home, j);
+		struct flow_head *c = bpf_map_lookup_elem(map, &ix);
+
+		if (c && !c->chain)
+			c->chain = 1;
+	}
 	*existing = 0;
-	s->key = *k;
-	s->flags = 0;
+	return s;
+}
+
+/* ---- conntrack ---------------------------------------------------- */
+
+/* The flow's slot, or NULL. @idx: its index. */
+static __always_inline struct kha_ct_slot *
+ct_find(const struct kha_flow_key *k, __u32 *idx)
+{
+	struct flow_want w = { .ct = k };
+
+	return flow_find(&conntrack, kha_ct_home(k), &w, idx);
+}
+
+/* flow_claim() for the flow @k (@home: kha_ct_home(@k)); a new slot keyed. */
+static __always_inline struct kha_ct_slot *
+ct_claim(const struct kha_flow_key *k, __u32 home, __u32 now, __u32 *idx,
+	 int *existing)
+{
+	struct flow_want w = { .ct = k };
+	struct kha_ct_slot *s = flow_claim(&conntrack, home, &w, now, idx,
+					   existing);
+
+	if (s && !*existing)
+		s->key = *k; /* the caller fills the rest */
 	return s;
 }
 
 /* ---- snat --------------------------------------------------------- */
-
-static __always_inline int snat_key_eq(const struct kha_snat_slot *s,
-				       const struct kha_addr *backend,
-				       __be16 bport, __be16 port,
-				       const struct kha_addr *client)
-{
-	if (s->backend_port != bport || s->port != port ||
-	    !addr_eq(&s->backend, backend))
-		return 0;
-	if (client)
-		return (s->flags & KHA_SNAT_F_LOCAL) &&
-		       addr_eq(&s->client, client);
-	return !(s->flags & KHA_SNAT_F_LOCAL);
-}
 
 /*
  * A remote entry (VIP:port -> backend) lives in its home slot and nowhere
@@ -186,26 +233,17 @@ static __always_inline struct kha_snat_slot *
 snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 	  const struct kha_addr *client, __u32 *idx)
 {
+	struct flow_want w = { .backend = backend, .client = client,
+			       .bport = bport, .port = port };
 	__u32 home = kha_snat_home(backend, bport, port, client);
 	struct kha_snat_slot *s;
 
-	if (!client) {
-		*idx = kha_flow_probe(home, 0);
-		s = bpf_map_lookup_elem(&snat, idx);
-		if (s && s->stamp && snat_key_eq(s, backend, bport, port, NULL))
-			return s;
-		return NULL;
-	}
-	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
-		*idx = kha_flow_probe(home, i);
-		s = bpf_map_lookup_elem(&snat, idx);
-		if (!s)
-			return NULL;
-		if (s->stamp && snat_key_eq(s, backend, bport, port, client))
-			return s;
-		if (!s->chain)
-			return NULL;
-	}
+	if (client)
+		return flow_find(&snat, home, &w, idx);
+	*idx = kha_flow_probe(home, 0);
+	s = bpf_map_lookup_elem(&snat, idx);
+	if (s && s->stamp && snat_key_eq(s, backend, bport, port, NULL))
+		return s;
 	return NULL;
 }
 
@@ -243,41 +281,15 @@ static __always_inline struct kha_snat_slot *
 snat_take_local(const struct kha_addr *backend, __be16 bport, __be16 port,
 		const struct kha_addr *client, __u32 now, __u32 *idx)
 {
-	__u32 home = kha_snat_home(backend, bport, port, client);
-	__u32 cand = KHA_FLOW_PROBES, ost = 0;
+	struct flow_want w = { .backend = backend, .client = client,
+			       .bport = bport, .port = port };
 	struct kha_snat_slot *s;
-	int absent = 0;
+	int existing;
 
-	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
-		__u32 st;
-
-		*idx = kha_flow_probe(home, i);
-		s = bpf_map_lookup_elem(&snat, idx);
-		if (!s)
-			return NULL;
-		st = s->stamp;
-		if (!absent && st &&
-		    snat_key_eq(s, backend, bport, port, client)) {
-			cand = i; /* the key's own slot, never a second one */
-			ost = st;
-			break;
-		}
-		if (cand == KHA_FLOW_PROBES && !stamp_live(st, now)) {
-			cand = i;
-			ost = st;
-		}
-		if (!s->chain)
-			absent = 1;
-		if (absent && cand != KHA_FLOW_PROBES)
-			break;
-	}
-	if (cand >= KHA_FLOW_PROBES)
-		return NULL;
-	*idx = kha_flow_probe(home, cand);
-	s = bpf_map_lookup_elem(&snat, idx);
-	if (!s || __sync_val_compare_and_swap(&s->stamp, ost, now) != ost)
-		return NULL;
-	FLOW_CHAIN(&snat, home, cand);
+	s = flow_claim(&snat, kha_snat_home(backend, bport, port, client), &w,
+		       now, idx, &existing);
+	if (s && existing)
+		s->stamp = now; /* the same client port, reused */
 	return s;
 }
 

@@ -563,8 +563,10 @@ static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
  * Claim a source port for VIP -> backend. A port is the key of a `snat`
  * slot, claimed by compare-and-swap, so two flows never share one
  * (backend, port) even when claimed on two CPUs at once. The first
- * candidate is a hash of the client's address and port (a retransmitted
- * SYN of a forgotten flow tends to get its port back), the others random.
+ * candidate (@port0, its slot @home0: the caller computed and read them
+ * early, flow_touch()) is a hash of the client's address and port (a
+ * retransmitted SYN of a forgotten flow tends to get its port back), the
+ * others random.
  * A port whose flow has expired is taken over; *old then says the slot
  * held a dead flow (the caller calls snat_reclaimed() once it has written
  * nothing yet: outside the retry loop, which keeps the verifier's work
@@ -585,15 +587,19 @@ static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
 
 static __always_inline struct kha_snat_slot *
 snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
-	   __u32 hash, __u32 now, __u32 *idx, __be16 *port, __u32 *old)
+	   __be16 port0, __u32 home0, __u32 now, __u32 *idx, __be16 *port,
+	   __u32 *old)
 {
 	struct kha_snat_slot *s;
+	__u32 home = home0;
 
+	*port = port0;
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
-		*port = snat_port_of(cfg, i ? bpf_get_prandom_u32() : hash);
-		s = snat_take_remote(kha_snat_home(&be->addr, be->port, *port,
-						   NULL),
-				     now, idx, old);
+		if (i) {
+			*port = snat_port_of(cfg, bpf_get_prandom_u32());
+			home = kha_snat_home(&be->addr, be->port, *port, NULL);
+		}
+		s = snat_take_remote(home, now, idx, old);
 		if (s)
 			return s;
 	}

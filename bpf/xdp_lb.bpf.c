@@ -179,7 +179,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_addr client = {};
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
-	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, hash;
+	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, shome = 0;
 	__be16 port = 0;
 	__u64 now_ns;
 	int existing = 0, reopen = 0;
@@ -202,10 +202,13 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			return send_rst(ctx, p);
 		return drop(KHA_R_drop_no_backend);
 	}
-	hash = kha_fmix32(p->iph->saddr ^ ((__u32)p->tcp->source << 16));
-	if (!(be->flags & KHA_BE_F_LOCAL))
-		flow_touch(&snat, kha_snat_home(&be->addr, be->port,
-						snat_port_of(cfg, hash), NULL));
+	if (!(be->flags & KHA_BE_F_LOCAL)) {
+		/* the first SNAT candidate: a hash of the client's addr:port */
+		port = snat_port_of(cfg, kha_fmix32(p->iph->saddr ^
+					((__u32)p->tcp->source << 16)));
+		shome = kha_snat_home(&be->addr, be->port, port, NULL);
+		flow_touch(&snat, shome);
+	}
 	now_ns = coarse_now();
 	now = flow_ticks(now_ns);
 
@@ -251,7 +254,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->flags = KHA_SNAT_F_LOCAL;
 		port = p->tcp->source;
 	} else {
-		s = snat_claim(cfg, be, hash, now, &sidx, &port, &ost);
+		s = snat_claim(cfg, be, port, shome, now, &sidx, &port, &ost);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);

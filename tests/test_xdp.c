@@ -744,14 +744,10 @@ static void check_no_ct(const struct row *r)
 	      "%s: a conntrack entry was left behind", r->name);
 }
 
-/* what the data plane stores in kha_snat.last_seen */
+/* now, in the units of snat_view.last_seen (a slot's stamp - KHA_TICK_BASE) */
 static uint32_t snat_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec) >>
-	       KHA_SNAT_TICK_SHIFT;
+	return kha_flow_now() - KHA_TICK_BASE;
 }
 
 static struct kha_flow_key ex_rkey(void)
