@@ -248,14 +248,50 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 }
 
 /*
+ * TIME_WAIT reuse (RFC 6191). A flow whose backend closed first holds its
+ * port KHA_SNAT_TW_TICKS, as long as the backend's TIME_WAIT for VIP:port.
+ * But that TIME_WAIT accepts a new SYN on the 4-tuple whose TCP timestamp
+ * is newer than the last one it got from the old connection's client,
+ * which `snat_tw` recorded (struct kha_snat_tw). So a SYN carrying a
+ * timestamp (@syn_ts) may take the port from such a flow once the flow is
+ * KHA_SNAT_TW_REUSE_TICKS past its last packet (its final ACK and any FIN
+ * retransmission are long through) when the timestamp is newer. Without
+ * this, a client that opens and closes connections fast (one request per
+ * connection, the backend closing first) runs a backend's range out in
+ * range / 60 s connections a second.
+ */
+static __always_inline int snat_tw_reusable(const struct kha_snat_slot *s,
+					    __u32 idx, __u32 st, __u32 now,
+					    __u32 syn_ts)
+{
+	const __u32 tw = KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST;
+	struct kha_snat_tw *r;
+	__u32 last;
+
+	if ((s->flags & (tw | KHA_SNAT_F_RST | KHA_SNAT_F_LOCAL)) != tw)
+		return 0;
+	/* the stamp of a TIME_WAIT hold sits this far before its last packet */
+	last = st + (KHA_SNAT_IDLE_TICKS - KHA_SNAT_TW_TICKS);
+	if ((__s32)(now - last) < KHA_SNAT_TW_REUSE_TICKS)
+		return 0;
+	r = bpf_map_lookup_elem(&snat_tw, &idx);
+	return r && r->valid && r->client == s->client.v4 &&
+	       r->client_port == s->client_port && r->port == s->port &&
+	       (__s32)(syn_ts - r->tsval) > 0;
+}
+
+/*
  * Claim a remote entry's slot (@home: its kha_snat_home()): NULL when the
- * slot holds a live flow (this port's or another). Else the slot, stamped
- * @now, and in *old the stamp it had: nonzero when it held a dead flow,
- * whose forward state the caller must let go (snat_reclaimed()). The caller
- * writes the key.
+ * slot holds a live flow (this port's or another) that may not be taken:
+ * every live one, except one in the backend's TIME_WAIT that a SYN with
+ * timestamp @syn_ts (@has_ts) may reuse (snat_tw_reusable()). Else the
+ * slot, stamped @now, and in *old the stamp it had: nonzero when it held
+ * a dead or reused flow, whose forward state the caller must let go
+ * (snat_reclaimed()). The caller writes the key.
  */
 static __always_inline struct kha_snat_slot *
-snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old)
+snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old, int has_ts,
+		 __u32 syn_ts)
 {
 	struct kha_snat_slot *s;
 	__u32 st;
@@ -265,8 +301,10 @@ snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old)
 	if (!s)
 		return NULL;
 	st = s->stamp;
-	if (stamp_live(st, now) ||
-	    __sync_val_compare_and_swap(&s->stamp, st, now) != st)
+	if (stamp_live(st, now) &&
+	    !(has_ts && snat_tw_reusable(s, *idx, st, now, syn_ts)))
+		return NULL;
+	if (__sync_val_compare_and_swap(&s->stamp, st, now) != st)
 		return NULL;
 	*old = st;
 	return s;

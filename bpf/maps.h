@@ -73,6 +73,14 @@ struct {
 	__type(value, struct kha_snat_slot);
 } snat SEC(".maps");
 
+/* TIME_WAIT evidence by snat slot (headers/kha_abi.h struct kha_snat_tw) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KHA_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kha_snat_tw);
+} snat_tw SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KHA_MAX_VIPS);

@@ -399,8 +399,8 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
  *                                  client; the backend wants its last ACK)
  *   FIN both ways, backend's first KHA_SNAT_TW_TICKS   (TIME_WAIT on the
  *                                  backend, for exactly VIP:port)
- * Both sides' FINs may be recorded on two CPUs at once and one bit lost:
- * the entry then keeps the idle hold, the safe side.
+ * Both sides' FINs may be recorded on two CPUs at once: the flags are
+ * ORed in atomically (snat_flags_or()), so neither is lost.
  */
 #define KHA_TCP_CLOSING (TCP_FLAG_FIN | TCP_FLAG_RST) /* tcp_flag_word() */
 
@@ -424,6 +424,32 @@ static __always_inline __u32 hold_stamp(__u32 now, __u32 close)
 	return now - (KHA_SNAT_IDLE_TICKS - snat_hold(close));
 }
 
+/*
+ * OR @add into s->flags atomically, returning the flags before. The two
+ * sides' FINs of one flow arrive microseconds apart and may be handled on
+ * two CPUs: a plain read-modify-write could lose one of them, and the flow
+ * would keep the idle hold (~2 min) instead of its close hold. BPF atomics
+ * are 32- or 64-bit: the OR goes to the word that holds `flags` (with
+ * `chain` and `backend_id`, which an OR of zero bits leaves alone).
+ */
+#define KHA_SNAT_FLAGS_WORD 4 /* offsetof(struct kha_snat_slot, chain) */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KHA_SNAT_FLAGS_SHIFT 8  /* flags is the word's second byte */
+#else
+#define KHA_SNAT_FLAGS_SHIFT 16
+#endif
+_Static_assert(__builtin_offsetof(struct kha_snat_slot, flags) ==
+		       KHA_SNAT_FLAGS_WORD + 1,
+	       "snat flags: second byte of the word after the stamp");
+
+static __always_inline __u32 snat_flags_or(struct kha_snat_slot *s, __u32 add)
+{
+	__u32 *w = (__u32 *)((__u8 *)s + KHA_SNAT_FLAGS_WORD);
+
+	return (__sync_fetch_and_or(w, add << KHA_SNAT_FLAGS_SHIFT) >>
+		KHA_SNAT_FLAGS_SHIFT) & 0xff;
+}
+
 /* @fin: KHA_SNAT_F_CLIENT_FIN or _BACKEND_FIN; @tcpf: FIN/RST bits */
 static __always_inline __u32 snat_closing(struct kha_snat_slot *s, __u32 fin,
 					  __u32 tcpf)
@@ -432,15 +458,17 @@ static __always_inline __u32 snat_closing(struct kha_snat_slot *s, __u32 fin,
 
 	if (tcpf & TCP_FLAG_RST)
 		add |= KHA_SNAT_F_RST;
-	if (tcpf & TCP_FLAG_FIN) {
+	if (tcpf & TCP_FLAG_FIN)
 		add |= fin;
-		if (fin == KHA_SNAT_F_BACKEND_FIN &&
-		    !(f & KHA_SNAT_F_CLIENT_FIN))
-			add |= KHA_SNAT_F_BACKEND_FIRST;
-	}
-	if ((f & add) != add) /* once, not on every retransmission */
-		s->flags = f | add;
-	return (f | add) & KHA_SNAT_F_CLOSE_MASK;
+	if ((f & add) == add) /* once, not on every retransmission */
+		return f & KHA_SNAT_F_CLOSE_MASK;
+	f = snat_flags_or(s, add) | add;
+	/* the backend's FIN first: no client FIN before ours went in */
+	if ((add & KHA_SNAT_F_BACKEND_FIN) && !(f & KHA_SNAT_F_CLIENT_FIN) &&
+	    !(f & KHA_SNAT_F_BACKEND_FIRST))
+		f |= snat_flags_or(s, KHA_SNAT_F_BACKEND_FIRST) |
+		     KHA_SNAT_F_BACKEND_FIRST;
+	return f & KHA_SNAT_F_CLOSE_MASK;
 }
 
 /* One write a tick, not one a packet. */
@@ -540,13 +568,14 @@ static __always_inline void snat_release(const struct pkt *p,
 }
 
 /*
- * snat_take() gave a new flow a slot that held a dead flow (@s still has
- * its fields, @idx is the slot): that flow's conntrack slot goes, so a
- * late packet of it is a new flow (the backend answers it with a reset)
- * rather than one sent with a port another flow now owns.
+ * snat_take() gave a new flow a slot that held a dead flow, or one in the
+ * backend's TIME_WAIT (@s still has its fields, @idx is the slot, @ost its
+ * stamp): that flow's conntrack slot goes, so a late packet of it is a new
+ * flow (the backend answers it with a reset) rather than one sent with a
+ * port another flow now owns.
  */
 static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
-					   __u32 idx)
+					   __u32 idx, __u32 ost, __u32 now)
 {
 	struct kha_ct_slot *ct;
 	__u32 cidx;
@@ -556,7 +585,39 @@ static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
 	ct = ct_of_snat(s, &cidx);
 	if (ct && ct->snat_slot == idx && ct->snat_port)
 		ct->stamp = 0;
-	kha_count(KHA_R_snat_reclaimed);
+	kha_count(stamp_live(ost, now) ? KHA_R_snat_tw_reuse :
+					 KHA_R_snat_reclaimed);
+}
+
+/*
+ * A client packet of a flow whose backend has sent its FIN: note the
+ * newest TCP timestamp the client sent (struct kha_snat_tw), which the
+ * backend's TIME_WAIT will hold. Only closing flows pay for the option
+ * scan.
+ */
+static __always_inline void snat_tw_note(const struct pkt *p,
+					 const struct kha_ct_slot *ct)
+{
+	__u32 idx = ct->snat_slot, ts = 0;
+	struct kha_snat_tw *r = bpf_map_lookup_elem(&snat_tw, &idx);
+	int has = tcp_tsval(p, &ts);
+
+	if (!r || !p->tcp || (void *)(p->tcp + 1) > p->data_end)
+		return;
+	if (r->client == p->iph->saddr && r->client_port == p->tcp->source &&
+	    r->port == ct->snat_port) {
+		/* this flow's record: keep the newest timestamp */
+		if (has && (!r->valid || (__s32)(ts - r->tsval) > 0)) {
+			r->tsval = ts;
+			r->valid = 1;
+		}
+		return;
+	}
+	r->client = p->iph->saddr;
+	r->client_port = p->tcp->source;
+	r->port = ct->snat_port;
+	r->tsval = ts;
+	r->valid = has;
 }
 
 /*
@@ -588,10 +649,20 @@ static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
 static __always_inline struct kha_snat_slot *
 snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
 	   __be16 port0, __u32 home0, __u32 now, __u32 *idx, __be16 *port,
-	   __u32 *old)
+	   __u32 *old, const struct pkt *p)
 {
 	struct kha_snat_slot *s;
-	__u32 home = home0;
+	__u32 home = home0, syn_ts = 0, i0 = kha_flow_probe(home0, 0);
+	int has_ts = 0;
+
+	/*
+	 * The SYN's timestamp matters only for a port held by a live flow
+	 * (snat_take_remote()): read the options when the first candidate,
+	 * in the cache already (flow_touch()), is one, not for every SYN.
+	 */
+	s = bpf_map_lookup_elem(&snat, &i0);
+	if (s && stamp_live(s->stamp, now))
+		has_ts = tcp_tsval(p, &syn_ts);
 
 	*port = port0;
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
@@ -599,7 +670,7 @@ snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
 			*port = snat_port_of(cfg, bpf_get_prandom_u32());
 			home = kha_snat_home(&be->addr, be->port, *port, NULL);
 		}
-		s = snat_take_remote(home, now, idx, old);
+		s = snat_take_remote(home, now, idx, old, has_ts, syn_ts);
 		if (s)
 			return s;
 	}
@@ -613,10 +684,12 @@ snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
  * likewise treats a SYN in TIME_WAIT/CLOSE as new). The old port is freed
  * at once, unless the backend closed first: then the backend holds the old
  * VIP:port in TIME_WAIT, and the entry stays for KHA_SNAT_TW_TICKS. @os:
- * the old flow's entry from snat_owned(), or NULL.
+ * the old flow's entry from snat_owned(), or NULL; @osidx: its slot.
  */
-static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 now)
+static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 osidx,
+				      __u32 now)
 {
+	struct kha_snat_tw *r;
 	__u32 close;
 
 	if (!os)
@@ -624,6 +697,11 @@ static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 now)
 	if (!(os->flags & KHA_SNAT_F_LOCAL) &&
 	    (os->flags & (KHA_SNAT_F_RST | KHA_SNAT_F_BACKEND_FIRST)) ==
 		    KHA_SNAT_F_BACKEND_FIRST) {
+		/* the client's FIN was not seen: its last timestamp is not
+		 * known, so the port is not reused early (flows.h) */
+		r = bpf_map_lookup_elem(&snat_tw, &osidx);
+		if (r)
+			r->valid = 0;
 		close = snat_closing(os, KHA_SNAT_F_CLIENT_FIN, TCP_FLAG_FIN);
 		stamp_touch(&os->stamp, now, close);
 	} else {

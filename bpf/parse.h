@@ -151,4 +151,59 @@ static __always_inline void flow_key_of(const struct pkt *p,
 	k->family = KHA_AF_INET;
 }
 
+/*
+ * The TCP timestamp option's TSval (host order) in *tsval: 1 when the
+ * segment carries one. Scans at most KHA_TCP_OPT_SCAN options, unrolled
+ * (no loop for the verifier to walk): a SYN's timestamp comes third at the
+ * latest (Linux: MSS, SACK-permitted, TS; others NOP, NOP, TS).
+ */
+#define KHA_TCP_OPT_SCAN 6
+#define KHA_TCPOPT_EOL 0
+#define KHA_TCPOPT_NOP 1
+#define KHA_TCPOPT_TIMESTAMP 8
+#define KHA_TCPOLEN_TIMESTAMP 10
+
+static __always_inline int tcp_tsval(const struct pkt *p, __u32 *tsval)
+{
+	struct tcphdr *tcp = p->tcp;
+	__u8 *opt, *end;
+
+	if (!tcp || (void *)(tcp + 1) > p->data_end)
+		return 0;
+	opt = (__u8 *)(tcp + 1);
+	end = (__u8 *)tcp + tcp->doff * 4;
+#pragma unroll
+	for (int i = 0; i < KHA_TCP_OPT_SCAN; i++) {
+		__u8 kind, len;
+
+		if (opt + 1 > end || (void *)(opt + 1) > p->data_end)
+			return 0;
+		kind = opt[0];
+		if (kind == KHA_TCPOPT_EOL)
+			return 0;
+		if (kind == KHA_TCPOPT_NOP) {
+			opt++;
+			continue;
+		}
+		if (opt + 2 > end || (void *)(opt + 2) > p->data_end)
+			return 0;
+		len = opt[1];
+		if (kind == KHA_TCPOPT_TIMESTAMP &&
+		    len == KHA_TCPOLEN_TIMESTAMP) {
+			__be32 v;
+
+			if (opt + KHA_TCPOLEN_TIMESTAMP > end ||
+			    (void *)(opt + KHA_TCPOLEN_TIMESTAMP) > p->data_end)
+				return 0;
+			__builtin_memcpy(&v, opt + 2, sizeof(v));
+			*tsval = bpf_ntohl(v);
+			return 1;
+		}
+		if (len < 2)
+			return 0;
+		opt += len;
+	}
+	return 0;
+}
+
 #endif /* KHA_BPF_PARSE_H */

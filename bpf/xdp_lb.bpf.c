@@ -140,6 +140,12 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 	tcpf = tcp_flag_word(p->tcp) & KHA_TCP_CLOSING;
 	if (tcpf)
 		ct_client_closing(p, ct, tcpf, now);
+	/* for TIME_WAIT reuse (flows.h): the client's FIN always (the
+	 * backend's may be on its way on another CPU), and what follows the
+	 * backend's */
+	if (((tcpf & TCP_FLAG_FIN) || (ct->close & KHA_SNAT_F_BACKEND_FIN)) &&
+	    ct->snat_port)
+		snat_tw_note(p, ct);
 	stamp_touch(&ct->stamp, now, ct->close);
 	if (!ct->snat_port) {
 		/* the local entry lives as long as the flow: tc reads it */
@@ -180,6 +186,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
 	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, shome = 0;
+	__u32 osidx = 0;
 	__be16 port = 0;
 	__u64 now_ns;
 	int existing = 0, reopen = 0;
@@ -229,6 +236,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			struct kha_backend *obe = ct_backend(ct);
 
 			os = snat_owned(p, ct);
+			osidx = ct->snat_slot;
 			reopen = (ct->flags & KHA_CT_F_CLOSING) ||
 				 (os && (os->flags & KHA_SNAT_F_CLOSE_MASK)) ||
 				 !stamp_live(ct->stamp, now);
@@ -254,13 +262,14 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->flags = KHA_SNAT_F_LOCAL;
 		port = p->tcp->source;
 	} else {
-		s = snat_claim(cfg, be, port, shome, now, &sidx, &port, &ost);
+		s = snat_claim(cfg, be, port, shome, now, &sidx, &port, &ost,
+			       p);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);
 		}
 		if (ost)
-			snat_reclaimed(s, sidx);
+			snat_reclaimed(s, sidx, ost, now);
 		s->flags = 0;
 	}
 	/*
@@ -269,7 +278,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	 */
 	if (os && os != s) {
 		if (reopen)
-			ct_reopen(os, now);
+			ct_reopen(os, osidx, now);
 		else
 			os->stamp = 0;
 	}

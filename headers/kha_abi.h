@@ -22,6 +22,9 @@
  *                        (backend -> VIP:snat_port for remote backends,
  *                         backend -> client for local backends, by
  *                         kha_snat_home(); BPF_F_MMAPABLE)
+ *   snat_tw       ARRAY  __u32 slot              -> struct kha_snat_tw
+ *                        (the last TCP timestamp a closing flow's client
+ *                         sent, by its `snat` slot: TIME_WAIT reuse)
  *   vip_stats     PERCPU_ARRAY vip_id           -> struct kha_counters
  *   backend_stats PERCPU_ARRAY backend_id       -> struct kha_counters
  *   reasons       PERCPU_ARRAY 0                -> struct kha_reasons
@@ -78,6 +81,17 @@
 #endif
 #ifndef KHA_SNAT_TW_TICKS
 #define KHA_SNAT_TW_TICKS 56
+#endif
+/*
+ * ... unless a new SYN carries a TCP timestamp newer than the last one the
+ * old flow's client sent (struct kha_snat_tw): the backend's TIME_WAIT
+ * accepts that SYN (RFC 6191), so the port may be taken over once the old
+ * flow has been quiet into the next tick (up to ~1 s: its final ACK is
+ * through; a late FIN retransmission of the old client becomes a new
+ * flow the backend resets, as it would for any closed connection).
+ */
+#ifndef KHA_SNAT_TW_REUSE_TICKS
+#define KHA_SNAT_TW_REUSE_TICKS 1
 #endif
 #define KHA_SNAT_PORT_LO_DEFAULT 10240
 #define KHA_SNAT_PORT_HI_DEFAULT 32767
@@ -260,6 +274,26 @@ struct kha_snat_slot {
 	__be16 vip_port;
 };
 
+/*
+ * `snat_tw` value, by `snat` slot: for a flow whose backend closed first
+ * (the backend keeps VIP:port in TIME_WAIT ~60 s), the newest TCP
+ * timestamp (TSval) its client sent once the backend's FIN was seen: the
+ * backend's TIME_WAIT holds that value (ts_recent) and accepts a new SYN
+ * on the same 4-tuple whose TSval is newer (RFC 6191; Linux
+ * tcp_timewait_state_process()). A new flow may take the port over when
+ * its SYN's TSval is, instead of waiting out the hold (docs/datapath.md,
+ * "TIME_WAIT reuse"). The record names the flow it was written for
+ * (client, client port, SNAT port): one of an earlier flow of the slot is
+ * never trusted.
+ */
+struct kha_snat_tw {
+	__be32 client;
+	__be16 client_port;
+	__be16 port;      /* the SNAT port */
+	__u32 tsval;      /* host order, as sent */
+	__u32 valid;      /* 0: the client sent no timestamp: no reuse */
+};
+
 struct kha_counters {
 	__u64 packets;
 	__u64 bytes;
@@ -285,7 +319,8 @@ struct kha_counters {
 	X(icmp_translated)    /* ICMP error about a NATed flow translated    */ \
 	X(drop_icmp_bad)      /* ICMP error about a VIP flow, unparseable    */ \
 	X(ct_insert_fail)     /* conntrack update failed                     */ \
-	X(snat_reclaimed)     /* idle flow's SNAT port given to a new flow   */
+	X(snat_reclaimed)     /* idle flow's SNAT port given to a new flow   */ \
+	X(snat_tw_reuse)      /* port in the backend's TIME_WAIT reused      */
 
 enum kha_reason {
 #define KHA_X_ENUM(name) KHA_R_##name,

@@ -1157,6 +1157,111 @@ static void cl_client_rst(const struct row *r)
 	cl_check_entry(r, &F_CC, cl_port, KHA_SNAT_F_RST, KHA_SNAT_RST_TICKS);
 }
 
+/* ---- TIME_WAIT reuse (bpf/flows.h snat_tw_reusable()) ------------------ */
+
+/*
+ * One SNAT port (TW_PORT), backend 8. F_TA closes backend-first with TCP
+ * timestamps; the backend's TIME_WAIT then accepts a SYN on the same
+ * 4-tuple only with a newer timestamp, so F_TB may take the port before
+ * the 60 s hold is over exactly when its SYN carries one, once the old
+ * flow is 2 ticks quiet.
+ */
+#define TW_PORT 23000
+static const struct flow F_TA = { CLIENT, 41200, 7 };
+static const struct flow F_TB = { CLIENT, 41201, 7 };
+
+/* MSS, NOP, NOP, TS (TSval @v, TSecr 0): a Linux client's SYN options */
+#define TS_SYN_OPT(v) { 2, 4, 0x05, 0xb4, 1, 1, 8, 10, (v) >> 24, \
+			((v) >> 16) & 0xff, ((v) >> 8) & 0xff, (v) & 0xff, \
+			0, 0, 0, 0 }
+/* NOP, NOP, TS (TSval @v, TSecr 77): any later segment's */
+#define TS_OPT(v) { 1, 1, 8, 10, (v) >> 24, ((v) >> 16) & 0xff, \
+		    ((v) >> 8) & 0xff, (v) & 0xff, 0, 0, 0, 77 }
+static const uint8_t TS_SYN_1000[16] = TS_SYN_OPT(1000);
+static const uint8_t TS_SYN_2005[16] = TS_SYN_OPT(2005);
+static const uint8_t TS_SYN_2006[16] = TS_SYN_OPT(2006);
+static const uint8_t TS_SYN_9000[16] = TS_SYN_OPT(9000);
+static const uint8_t TS_2000[12] = TS_OPT(2000);
+static const uint8_t TS_2005[12] = TS_OPT(2005);
+static const uint8_t TS_1500[12] = TS_OPT(1500);
+
+#define TS_SYN(seq_, o_) { .flags = PKT_TCP_SYN, .seq = (seq_), \
+			   .tcp_opts = (o_), .tcp_opts_len = 16 }
+#define TS_SEG(fl_, o_) { .flags = (fl_), .seq = 1001, .ack = 77, \
+			  .tcp_opts = (o_), .tcp_opts_len = 12 }
+
+static void tw_range(void)
+{
+	set_snat_range(TW_PORT, TW_PORT);
+}
+
+/* the `snat_tw` record of TW_PORT's slot */
+static int tw_record(struct kha_snat_tw *out)
+{
+	struct kha_snat_slot *s = snat_slot(cl_rkey(TW_PORT));
+	__u32 idx;
+
+	if (!s)
+		return -1;
+	idx = (__u32)(s - snat_tab);
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.snat_tw), &idx, out);
+}
+
+static void tw_check_record(const struct row *r, __u32 tsval)
+{
+	struct kha_snat_tw t = {};
+
+	CHECK(!tw_record(&t), "%s: no record", r->name);
+	CHECK(t.valid && t.tsval == tsval && t.client == F_TA.client &&
+		      t.client_port == htons(F_TA.cport) &&
+		      t.port == htons(TW_PORT),
+	      "%s: record valid %u tsval %u port %u, expected tsval %u",
+	      r->name, t.valid, t.tsval, ntohs(t.port), tsval);
+}
+
+static void tw_opened(const struct row *r)
+{
+	CHECK(port_of(&F_TA) == TW_PORT, "%s: port %u", r->name,
+	      port_of(&F_TA));
+}
+
+static void tw_fin_2000(const struct row *r)
+{
+	tw_check_record(r, 2000);
+	cl_check_entry(r, &F_TA, TW_PORT,
+		       KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_TW_TICKS);
+}
+
+static void tw_ack_2005(const struct row *r)
+{
+	tw_check_record(r, 2005);
+}
+
+/* a retransmission with an older timestamp does not lower the record */
+static void tw_still_2005(const struct row *r)
+{
+	tw_check_record(r, 2005);
+}
+
+/* the old flow is 2 ticks quiet: the TIME_WAIT reuse rule applies now */
+static void tw_age(void)
+{
+	cl_age(TW_PORT, KHA_SNAT_TW_REUSE_TICKS);
+}
+
+static void tw_taken_by_b(const struct row *r)
+{
+	struct ct_view ct;
+
+	CHECK(port_of(&F_TB) == TW_PORT, "%s: port %u, expected %u", r->name,
+	      port_of(&F_TB), TW_PORT);
+	CHECK(ct_get(F_TA.client, F_TA.cport, VIP(7), &ct) != 0,
+	      "%s: the old flow kept its conntrack entry", r->name);
+	cl_check_entry(r, &F_TB, TW_PORT, 0, KHA_SNAT_IDLE_TICKS);
+	default_range();
+}
+
 /* ---- malformed inputs ------------------------------------------------ */
 
 static size_t cut_to_eth(uint8_t *b, size_t len)
@@ -1562,6 +1667,36 @@ static const struct row rows_close[] = {
 	  8, NULL, KHA_R_snat_reclaimed, 1, cl_old_taken },
 };
 
+static const struct row rows_tw_reuse[] = {
+	{ "TIME_WAIT reuse: a SYN with a timestamp opens a flow", tw_range,
+	  IN_CLIENT, F_TA, TS_SYN(1, TS_SYN_1000), NULL, XDP_TX, EXP_BACKEND,
+	  8, NULL, -1, 1, tw_opened },
+	{ "TIME_WAIT reuse: the backend's FIN first", NULL, IN_REPLY, F_TA,
+	  TS_SEG(PKT_TCP_FIN | PKT_TCP_ACK, TS_2000), NULL, XDP_TX,
+	  EXP_CLIENT, 0, NULL, -1, 0, NULL },
+	{ "TIME_WAIT reuse: the client's FIN records its timestamp", NULL,
+	  IN_CLIENT, F_TA, TS_SEG(PKT_TCP_FIN | PKT_TCP_ACK, TS_2000), NULL,
+	  XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, tw_fin_2000 },
+	{ "TIME_WAIT reuse: a later ACK raises it", NULL, IN_CLIENT, F_TA,
+	  TS_SEG(PKT_TCP_ACK, TS_2005), NULL, XDP_TX, EXP_BACKEND, 8, NULL,
+	  -1, 0, tw_ack_2005 },
+	{ "TIME_WAIT reuse: an older retransmission does not lower it", NULL,
+	  IN_CLIENT, F_TA, TS_SEG(PKT_TCP_FIN | PKT_TCP_ACK, TS_1500), NULL,
+	  XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, tw_still_2005 },
+	{ "TIME_WAIT reuse: not while the old flow's last packets may fly",
+	  NULL, IN_CLIENT, F_TB, TS_SYN(1, TS_SYN_9000), NULL, XDP_DROP,
+	  EXP_NONE, 0, NULL, KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "TIME_WAIT reuse: not for a timestamp the backend would refuse",
+	  tw_age, IN_CLIENT, F_TB, TS_SYN(1, TS_SYN_2005), NULL, XDP_DROP,
+	  EXP_NONE, 0, NULL, KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "TIME_WAIT reuse: not for a SYN without a timestamp", NULL,
+	  IN_CLIENT, F_TB, SYN(1), NULL, XDP_DROP, EXP_NONE, 0, NULL,
+	  KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "TIME_WAIT reuse: a newer timestamp takes the port", NULL,
+	  IN_CLIENT, F_TB, TS_SYN(1, TS_SYN_2006), NULL, XDP_TX, EXP_BACKEND,
+	  8, NULL, KHA_R_snat_tw_reuse, 1, tw_taken_by_b },
+};
+
 static const struct row rows_empty[] = {
 	/* empty table */
 	{ "SYN to a VIP with no backend: RST", NULL, IN_CLIENT, F_EMPTY,
@@ -1675,6 +1810,7 @@ ROWS_TEST(rows_not_ours)
 ROWS_TEST(rows_malformed)
 ROWS_TEST(rows_snat_ports)
 ROWS_TEST(rows_close)
+ROWS_TEST(rows_tw_reuse)
 ROWS_TEST(rows_empty)
 ROWS_TEST(rows_changes)
 ROWS_TEST(rows_local)
@@ -2064,6 +2200,8 @@ static CU_TestInfo xdp_tests[] = {
 	{ "table: SNAT port exhaustion, reclaim, reset", test_rows_snat_ports },
 	{ "table: closing: FIN/RST holds, SYN on a closed flow",
 	  test_rows_close },
+	{ "table: TIME_WAIT reuse by TCP timestamp (RFC 6191)",
+	  test_rows_tw_reuse },
 	{ "table: empty Maglev table (RST / drop)", test_rows_empty },
 	{ "table: drain, removal, id reuse", test_rows_changes },
 	{ "table: local backend (path 4)", test_rows_local },

@@ -44,6 +44,7 @@ static const char *const map_names[KHA_MAP__MAX] = {
 	[KHA_MAP_BACKEND_STATS] = "backend_stats",
 	[KHA_MAP_REASONS] = "reasons",
 	[KHA_MAP_LB_CONFIG] = "lb_config",
+	[KHA_MAP_SNAT_TW] = "snat_tw",
 };
 
 /* value sizes this build expects; a pinned map that differs is foreign */
@@ -58,6 +59,7 @@ static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_BACKEND_STATS] = sizeof(struct kha_counters),
 	[KHA_MAP_REASONS] = sizeof(struct kha_reasons),
 	[KHA_MAP_LB_CONFIG] = sizeof(struct kha_lb_config),
+	[KHA_MAP_SNAT_TW] = sizeof(struct kha_snat_tw),
 };
 
 static const char *const reason_names[] = {
@@ -606,8 +608,9 @@ int kha_dp_adopt(struct kha_dp *dp, const char *ifname, const char *pin_root,
 					 dp->dir);
 				goto fail;
 			}
-			snprintf(err, errlen, "opening pinned map %s: %s",
-				 path, strerror(-ret));
+			snprintf(err, errlen, "opening pinned map %s: %s%s",
+				 path, strerror(-ret),
+				 ret == -ENOENT ? " (pinned by an older kha-xdp: detach it and attach again)" : "");
 			goto fail;
 		}
 		found++;

@@ -32,6 +32,7 @@ enum kha_map_id {
 	KHA_MAP_BACKEND_STATS,
 	KHA_MAP_REASONS,
 	KHA_MAP_LB_CONFIG,
+	KHA_MAP_SNAT_TW,   /* TIME_WAIT evidence by snat slot */
 	KHA_MAP__MAX,
 };
 
