@@ -23,6 +23,7 @@
 #include "kha_abi.h"
 #include "kha_hash.h"
 #include "maps.h"
+#include "parse.h"
 
 static __always_inline __u32 flow_ticks(__u64 now_ns)
 {
@@ -260,22 +261,28 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
  * connection, the backend closing first) runs a backend's range out in
  * range / 60 s connections a second.
  */
-static __always_inline int snat_tw_reusable(const struct kha_snat_slot *s,
-					    __u32 idx, __u32 st, __u32 now,
-					    __u32 syn_ts)
+__attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
+						    __u32 idx, __u32 now,
+						    __u32 opt_off,
+						    __u32 opt_len)
 {
 	const __u32 tw = KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST;
+	struct kha_snat_slot *s;
 	struct kha_snat_tw *r;
-	__u32 last;
+	__u32 last, syn_ts = 0;
 
-	if ((s->flags & (tw | KHA_SNAT_F_RST | KHA_SNAT_F_LOCAL)) != tw)
+	/* a global function: the verifier checks it once, not in each of
+	 * the claim's retries (xdp_lb's load time, see kha_tcp_tsval()) */
+	s = bpf_map_lookup_elem(&snat, &idx);
+	r = bpf_map_lookup_elem(&snat_tw, &idx);
+	if (!s || !r || (s->flags & (tw | KHA_SNAT_F_RST | KHA_SNAT_F_LOCAL)) != tw)
 		return 0;
 	/* the stamp of a TIME_WAIT hold sits this far before its last packet */
-	last = st + (KHA_SNAT_IDLE_TICKS - KHA_SNAT_TW_TICKS);
-	if ((__s32)(now - last) < KHA_SNAT_TW_REUSE_TICKS)
+	last = s->stamp + (KHA_SNAT_IDLE_TICKS - KHA_SNAT_TW_TICKS);
+	if ((__s32)(now - last) < KHA_SNAT_TW_REUSE_TICKS || !r->valid ||
+	    !kha_tcp_tsval(ctx, opt_off, opt_len, &syn_ts))
 		return 0;
-	r = bpf_map_lookup_elem(&snat_tw, &idx);
-	return r && r->valid && r->client == s->client.v4 &&
+	return r->valid && r->client == s->client.v4 &&
 	       r->client_port == s->client_port && r->port == s->port &&
 	       (__s32)(syn_ts - r->tsval) > 0;
 }
@@ -283,15 +290,16 @@ static __always_inline int snat_tw_reusable(const struct kha_snat_slot *s,
 /*
  * Claim a remote entry's slot (@home: its kha_snat_home()): NULL when the
  * slot holds a live flow (this port's or another) that may not be taken:
- * every live one, except one in the backend's TIME_WAIT that a SYN with
- * timestamp @syn_ts (@has_ts) may reuse (snat_tw_reusable()). Else the
+ * every live one, except one in the backend's TIME_WAIT that the SYN may
+ * reuse by its timestamp (kha_snat_tw_reusable(); @opt_off, @opt_len: its
+ * TCP options in @ctx's packet). Else the
  * slot, stamped @now, and in *old the stamp it had: nonzero when it held
  * a dead or reused flow, whose forward state the caller must let go
  * (snat_reclaimed()). The caller writes the key.
  */
 static __always_inline struct kha_snat_slot *
-snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old, int has_ts,
-		 __u32 syn_ts)
+snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old,
+		 struct xdp_md *ctx, __u32 opt_off, __u32 opt_len)
 {
 	struct kha_snat_slot *s;
 	__u32 st;
@@ -302,7 +310,7 @@ snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old, int has_ts,
 		return NULL;
 	st = s->stamp;
 	if (stamp_live(st, now) &&
-	    !(has_ts && snat_tw_reusable(s, *idx, st, now, syn_ts)))
+	    !kha_snat_tw_reusable(ctx, *idx, now, opt_off, opt_len))
 		return NULL;
 	if (__sync_val_compare_and_swap(&s->stamp, st, now) != st)
 		return NULL;

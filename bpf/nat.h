@@ -595,12 +595,13 @@ static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
  * backend's TIME_WAIT will hold. Only closing flows pay for the option
  * scan.
  */
-static __always_inline void snat_tw_note(const struct pkt *p,
+static __always_inline void snat_tw_note(struct xdp_md *ctx,
+					 const struct pkt *p,
 					 const struct kha_ct_slot *ct)
 {
 	__u32 idx = ct->snat_slot, ts = 0;
 	struct kha_snat_tw *r = bpf_map_lookup_elem(&snat_tw, &idx);
-	int has = tcp_tsval(p, &ts);
+	int has = tcp_tsval(ctx, p, &ts);
 
 	if (!r || !p->tcp || (void *)(p->tcp + 1) > p->data_end)
 		return;
@@ -649,28 +650,20 @@ static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
 static __always_inline struct kha_snat_slot *
 snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
 	   __be16 port0, __u32 home0, __u32 now, __u32 *idx, __be16 *port,
-	   __u32 *old, const struct pkt *p)
+	   __u32 *old, struct xdp_md *ctx, const struct pkt *p)
 {
 	struct kha_snat_slot *s;
-	__u32 home = home0, syn_ts = 0, i0 = kha_flow_probe(home0, 0);
-	int has_ts = 0;
+	__u32 home = home0, opt_off = 0, opt_len = 0;
 
-	/*
-	 * The SYN's timestamp matters only for a port held by a live flow
-	 * (snat_take_remote()): read the options when the first candidate,
-	 * in the cache already (flow_touch()), is one, not for every SYN.
-	 */
-	s = bpf_map_lookup_elem(&snat, &i0);
-	if (s && stamp_live(s->stamp, now))
-		has_ts = tcp_tsval(p, &syn_ts);
-
+	/* the SYN's TCP options, read only for a port a live flow holds */
+	tcp_opts_at(p, &opt_off, &opt_len);
 	*port = port0;
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
 		if (i) {
 			*port = snat_port_of(cfg, bpf_get_prandom_u32());
 			home = kha_snat_home(&be->addr, be->port, *port, NULL);
 		}
-		s = snat_take_remote(home, now, idx, old, has_ts, syn_ts);
+		s = snat_take_remote(home, now, idx, old, ctx, opt_off, opt_len);
 		if (s)
 			return s;
 	}

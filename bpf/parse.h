@@ -153,9 +153,13 @@ static __always_inline void flow_key_of(const struct pkt *p,
 
 /*
  * The TCP timestamp option's TSval (host order) in *tsval: 1 when the
- * segment carries one. Scans at most KHA_TCP_OPT_SCAN options, unrolled
- * (no loop for the verifier to walk): a SYN's timestamp comes third at the
- * latest (Linux: MSS, SACK-permitted, TS; others NOP, NOP, TS).
+ * segment carries one. Scans at most KHA_TCP_OPT_SCAN options, unrolled:
+ * a SYN's timestamp comes third at the latest (Linux: MSS, SACK-permitted,
+ * TS; others NOP, NOP, TS). A global function, so the verifier checks it
+ * once rather than at every place it is inlined (its branches multiplied
+ * xdp_lb's load time, which the VRRP takeover timing depends on:
+ * vmtests/47). @opt_off: the options' offset in the packet, @opt_len their
+ * length.
  */
 #define KHA_TCP_OPT_SCAN 6
 #define KHA_TCPOPT_EOL 0
@@ -163,21 +167,23 @@ static __always_inline void flow_key_of(const struct pkt *p,
 #define KHA_TCPOPT_TIMESTAMP 8
 #define KHA_TCPOLEN_TIMESTAMP 10
 
-static __always_inline int tcp_tsval(const struct pkt *p, __u32 *tsval)
+__attribute__((noinline)) int kha_tcp_tsval(struct xdp_md *ctx, __u32 opt_off,
+					     __u32 opt_len, __u32 *tsval)
 {
-	struct tcphdr *tcp = p->tcp;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
 	__u8 *opt, *end;
 
-	if (!tcp || (void *)(tcp + 1) > p->data_end)
+	if (!tsval || opt_off > 128 || opt_len > 40)
 		return 0;
-	opt = (__u8 *)(tcp + 1);
-	end = (__u8 *)tcp + tcp->doff * 4;
+	opt = (__u8 *)data + opt_off;
+	end = opt + opt_len;
 #pragma unroll
 	for (int i = 0; i < KHA_TCP_OPT_SCAN; i++) {
 		__u8 kind, len;
 
-		if (opt + 1 > end || (void *)(opt + 1) > p->data_end)
-			return 0;
+		if (opt + 2 > end || (void *)(opt + 2) > data_end)
+			return 0; /* a lone EOL/NOP at the end: no TS either */
 		kind = opt[0];
 		if (kind == KHA_TCPOPT_EOL)
 			return 0;
@@ -185,15 +191,13 @@ static __always_inline int tcp_tsval(const struct pkt *p, __u32 *tsval)
 			opt++;
 			continue;
 		}
-		if (opt + 2 > end || (void *)(opt + 2) > p->data_end)
-			return 0;
 		len = opt[1];
 		if (kind == KHA_TCPOPT_TIMESTAMP &&
 		    len == KHA_TCPOLEN_TIMESTAMP) {
 			__be32 v;
 
 			if (opt + KHA_TCPOLEN_TIMESTAMP > end ||
-			    (void *)(opt + KHA_TCPOLEN_TIMESTAMP) > p->data_end)
+			    (void *)(opt + KHA_TCPOLEN_TIMESTAMP) > data_end)
 				return 0;
 			__builtin_memcpy(&v, opt + 2, sizeof(v));
 			*tsval = bpf_ntohl(v);
@@ -204,6 +208,28 @@ static __always_inline int tcp_tsval(const struct pkt *p, __u32 *tsval)
 		opt += len;
 	}
 	return 0;
+}
+
+/* Where the TCP options of @p are: offset in the packet and length. */
+static __always_inline void tcp_opts_at(const struct pkt *p, __u32 *off,
+					__u32 *len)
+{
+	struct tcphdr *tcp = p->tcp;
+
+	*off = *len = 0;
+	if (!tcp || (void *)(tcp + 1) > p->data_end)
+		return;
+	*off = (__u32)((__u8 *)(tcp + 1) - (__u8 *)p->eth);
+	*len = tcp->doff * 4 - sizeof(*tcp);
+}
+
+static __always_inline int tcp_tsval(struct xdp_md *ctx, const struct pkt *p,
+				     __u32 *tsval)
+{
+	__u32 off, len;
+
+	tcp_opts_at(p, &off, &len);
+	return len && kha_tcp_tsval(ctx, off, len, tsval);
 }
 
 #endif /* KHA_BPF_PARSE_H */

@@ -145,7 +145,7 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 	 * backend's */
 	if (((tcpf & TCP_FLAG_FIN) || (ct->close & KHA_SNAT_F_BACKEND_FIN)) &&
 	    ct->snat_port)
-		snat_tw_note(p, ct);
+		snat_tw_note(ctx, p, ct);
 	stamp_touch(&ct->stamp, now, ct->close);
 	if (!ct->snat_port) {
 		/* the local entry lives as long as the flow: tc reads it */
@@ -263,7 +263,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		port = p->tcp->source;
 	} else {
 		s = snat_claim(cfg, be, port, shome, now, &sidx, &port, &ost,
-			       p);
+			       ctx, p);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);
