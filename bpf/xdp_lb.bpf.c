@@ -327,10 +327,18 @@ int xdp_lb(struct xdp_md *ctx)
 	if (!p.tcp)
 		return XDP_PASS; /* cannot happen; the verifier cannot know */
 
-	/* a backend's reply to VIP:snat_port */
-	verdict = reply_translate(ctx, &p, cfg);
-	if (verdict != KHA_CONTINUE)
-		return verdict;
+	/*
+	 * A backend's reply to VIP:snat_port. Never a clean SYN: that opens a
+	 * connection, and when a VIP's port lies inside the SNAT range (say
+	 * --snat-ports 1024-65535) every new flow would otherwise pay a
+	 * `snat` lookup, a cache miss, to learn it is not a reply.
+	 */
+	if (p.bad || (void *)(p.tcp + 1) > p.data_end || !p.tcp->syn ||
+	    p.tcp->ack || p.tcp->rst) {
+		verdict = reply_translate(ctx, &p, cfg);
+		if (verdict != KHA_CONTINUE)
+			return verdict;
+	}
 
 	/*
 	 * An established flow keeps its backend (one slot read: the fast
