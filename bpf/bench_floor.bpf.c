@@ -200,46 +200,12 @@ static __always_inline int slot_claim(void *map, __u32 h, __u32 a, __u32 b)
 	return -1;
 }
 
-static __always_inline int slots_then_tx(struct xdp_md *ctx, int two)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *iph = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(iph + 1);
-	__u32 h;
-
-	if ((void *)(tcp + 1) > data_end)
-		return XDP_DROP;
-	h = iph->saddr ^ ((__u32)tcp->source << 16);
-	h = h * 0x9e3779b1u;
-	h ^= h >> 15;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	if (slot_claim(&bench_slots, h, iph->saddr, tcp->source))
-		return XDP_ABORTED;
-	if (two && slot_claim(&bench_slots2, h * 0xc2b2ae35u, iph->saddr,
-			      tcp->source))
-		return XDP_ABORTED;
-	return swap_macs_tx(eth);
-}
-
-SEC("xdp")
-int xdp_floor_slot(struct xdp_md *ctx)
-{
-	return slots_then_tx(ctx, 0);
-}
-
-SEC("xdp")
-int xdp_floor_slot2(struct xdp_md *ctx)
-{
-	return slots_then_tx(ctx, 1);
-}
-
 /*
  * xdp_floor_bits2: the floor plus two claims that own a slot by setting its
  * bit in a small bitmap (atomic or) and then write the slot without reading
- * it: the slot's cache miss is a store, which the CPU does not wait for.
+ * it, the claim of the occupancy-bitmap design tried in session 3
+ * (docs/datapath.md, "Cost": its slot miss becomes a store, which the CPU
+ * still pays for).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -269,8 +235,9 @@ static __always_inline int bit_claim(void *bits, void *map, __u32 h, __u32 a,
 	return 0;
 }
 
-SEC("xdp")
-int xdp_floor_bits2(struct xdp_md *ctx)
+enum { ONE_SLOT, TWO_SLOTS, TWO_BITS };
+
+static __always_inline int slots_then_tx(struct xdp_md *ctx, int mode)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -286,12 +253,38 @@ int xdp_floor_bits2(struct xdp_md *ctx)
 	h ^= h >> 15;
 	h *= 0x85ebca6bu;
 	h ^= h >> 13;
-	if (bit_claim(&bench_bits, &bench_slots, h, iph->saddr, tcp->source))
+	if (mode == TWO_BITS) {
+		if (bit_claim(&bench_bits, &bench_slots, h, iph->saddr,
+			      tcp->source) ||
+		    bit_claim(&bench_bits2, &bench_slots2, h * 0xc2b2ae35u,
+			      iph->saddr, tcp->source))
+			return XDP_ABORTED;
+		return swap_macs_tx(eth);
+	}
+	if (slot_claim(&bench_slots, h, iph->saddr, tcp->source))
 		return XDP_ABORTED;
-	if (bit_claim(&bench_bits2, &bench_slots2, h * 0xc2b2ae35u, iph->saddr,
-		      tcp->source))
+	if (mode == TWO_SLOTS &&
+	    slot_claim(&bench_slots2, h * 0xc2b2ae35u, iph->saddr, tcp->source))
 		return XDP_ABORTED;
 	return swap_macs_tx(eth);
+}
+
+SEC("xdp")
+int xdp_floor_slot(struct xdp_md *ctx)
+{
+	return slots_then_tx(ctx, ONE_SLOT);
+}
+
+SEC("xdp")
+int xdp_floor_slot2(struct xdp_md *ctx)
+{
+	return slots_then_tx(ctx, TWO_SLOTS);
+}
+
+SEC("xdp")
+int xdp_floor_bits2(struct xdp_md *ctx)
+{
+	return slots_then_tx(ctx, TWO_BITS);
 }
 
 SEC("xdp")

@@ -85,6 +85,13 @@ lab_kha() {
 	nsenter --net="/run/netns/$LAB_ID-$n" -- "$KHA" "$@"
 }
 
+# lab_reason NAME [IFACE]: the data plane's reasons counter NAME (summed
+# over CPUs) from the maps pinned under $LAB_PIN/IFACE (default eth0)
+lab_reason() {
+	"$LAB_PY" "$LAB_TOOLS/khamaps.py" --json "$LAB_PIN/${2:-eth0}" |
+		"$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["reasons"][sys.argv[1]])' "$1"
+}
+
 lab_sysctl() {
 	local n=$1
 	shift

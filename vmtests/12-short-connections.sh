@@ -41,12 +41,6 @@ echo "$out" | sed 's/^/#   /'
 [ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
 ok "kha-xdp attach eth0 --snat-ports $SNAT_LO-$SNAT_HI"
 
-# reasons counter NAME from the pinned maps
-reason() {
-	$MAPS --json "$LAB_PIN/eth0" |
-		"$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["reasons"][sys.argv[1]])' "$1"
-}
-
 # N short connections: connect, "KHA ECHO", one line echoed, then the
 # client's FIN, the backend's, close (the client closes first). --rate paces them; --sport binds one source port
 # for all (SO_REUSEADDR; the client namespace reuses its TIME_WAIT). Prints
@@ -115,11 +109,11 @@ print("short n=%d ok=%d slow=%d peers=%d same=%d backends=%s errors=%s seconds=%
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 # --- 1000 sequential short connections, 800 ports ------------------------
-ex0=$(reason drop_snat_exhausted)
+ex0=$(lab_reason drop_snat_exhausted)
 l=$(lab_exec c "$LAB_PY" -c "$SHORT" "$VIP" "$VPORT" "$C" 1000 45 0)
 lab_log "$l"
-ex1=$(reason drop_snat_exhausted)
-rec=$(reason snat_reclaimed)
+ex1=$(lab_reason drop_snat_exhausted)
+rec=$(lab_reason snat_reclaimed)
 check "1000 short connections through $((SNAT_HI - SNAT_LO + 1)) SNAT ports all succeed ($(field ok "$l")/1000)" \
 	test "$(field ok "$l")" = 1000
 check "none waited for a SYN retransmit (slow=$(field slow "$l"))" test "$(field slow "$l")" = 0
@@ -140,7 +134,7 @@ check "100 connections from $C:41234 all succeed ($(field ok "$l")/100, slow=$(f
 # the backend keeps no TIME_WAIT for it)
 check "each reuse of $C:41234 reached the backend from another VIP port than the last ($(field same "$l") repeats, $(field peers "$l") ports)" \
 	test "$(field same "$l")" = 0 -a "$(field peers "$l")" -gt 1
-ex2=$(reason drop_snat_exhausted)
+ex2=$(lab_reason drop_snat_exhausted)
 check "drop_snat_exhausted still 0 ($ex2)" test "$ex2" = 0
 
 $MAPS "$LAB_PIN/eth0" | sed 's/^/#   /'

@@ -42,11 +42,6 @@ echo "$out" | sed 's/^/#   /'
 [ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
 ok "kha-xdp attach eth0 --snat-ports $SNAT_LO-$SNAT_HI"
 
-reason() {
-	$MAPS --json "$LAB_PIN/eth0" |
-		"$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["reasons"][sys.argv[1]])' "$1"
-}
-
 # PAWSTimewait (SYNs refused by PAWS in TIME_WAIT), summed over backends
 paws() {
 	local n=0 i v
@@ -107,8 +102,8 @@ range=$((SNAT_HI - SNAT_LO + 1))
 p0=$(paws)
 l=$(lab_exec c "$LAB_PY" -c "$CLOSE_FIRST" "$VIP" "$VPORT" "$C" $N 40 5)
 lab_log "$l"
-ex=$(reason drop_snat_exhausted)
-tw=$(reason snat_tw_reuse)
+ex=$(lab_reason drop_snat_exhausted)
+tw=$(lab_reason snat_tw_reuse)
 p1=$(paws)
 check "$N backend-closed connections through $range SNAT ports all succeed ($(field ok "$l")/$N)" \
 	test "$(field ok "$l")" = $N
@@ -132,8 +127,8 @@ lab_sysctl c net.ipv4.tcp_timestamps=0 || lab_die "cannot turn timestamps off in
 # (a refused connection gives up after 1.5 s: the range stays exhausted)
 l=$(lab_exec c "$LAB_PY" -c "$CLOSE_FIRST" "$VIP" "$VPORT" "$C" $((range + 3)) 40 1.5)
 lab_log "$l"
-ex=$(reason drop_snat_exhausted)
-tw=$(reason snat_tw_reuse)
+ex=$(lab_reason drop_snat_exhausted)
+tw=$(lab_reason snat_tw_reuse)
 check "without client timestamps no port is reused early (snat_tw_reuse=$tw) and the range runs out (drop_snat_exhausted=$ex > 0)" \
 	test "$tw" = 0 -a "$ex" -gt 0
 
