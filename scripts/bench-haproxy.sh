@@ -140,7 +140,7 @@ measure_load() {
 	read -ra b1 <<<"$(be_stat PassiveOpens PAWSTimewait TCPACKSkippedTimeWait)"
 	R[$lb-$load]="$line $((s1[2] - s0[2])) $((s1[0] - s0[0])) $((s1[1] - s0[1]))"
 	echo "# $line; client: connections $((s1[2] - s0[2])), SYN retransmits $((s1[0] - s0[0])), retransmitted segments $((s1[1] - s0[1]));" \
-		"backends: accepted $((b1[0] - b0[0])), SYNs refused by PAWS in TIME_WAIT $((b1[1] - b0[1])), TIME_WAIT ACKs rate-limited $((b1[2] - b0[2]))"
+		"backends: accepted $((b1[0] - b0[0])), segments refused by PAWS in TIME_WAIT $((b1[1] - b0[1])), TIME_WAIT ACKs rate-limited $((b1[2] - b0[2]))"
 }
 measure() {
 	measure_load "$1" keepalive

@@ -42,7 +42,8 @@ echo "$out" | sed 's/^/#   /'
 [ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
 ok "kha-xdp attach eth0 --snat-ports $SNAT_LO-$SNAT_HI"
 
-# PAWSTimewait (SYNs refused by PAWS in TIME_WAIT), summed over backends
+# PAWSTimewait (segments, SYNs among them, refused by PAWS in TIME_WAIT),
+# summed over backends
 paws() {
 	local n=0 i v
 	for i in 1 2 3; do
