@@ -249,49 +249,53 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 }
 
 /*
- * TIME_WAIT reuse (RFC 6191). A flow whose backend closed first holds its
- * port KHA_SNAT_TW_TICKS, as long as the backend's TIME_WAIT for VIP:port.
- * But that TIME_WAIT accepts a new SYN on the 4-tuple whose TCP timestamp
- * is newer than the last one it got from the old connection's client,
- * which `snat_tw` recorded (struct kha_snat_tw). So a SYN carrying a
- * timestamp (@syn_ts) may take the port from such a flow once the flow is
- * KHA_SNAT_TW_REUSE_TICKS past its last packet (its final ACK and any FIN
- * retransmission are long through) when the timestamp is newer. Without
- * this, a client that opens and closes connections fast (one request per
- * connection, the backend closing first) runs a backend's range out in
- * range / 60 s connections a second.
+ * TIME_WAIT reuse (RFC 6191). A flow closed by FIN both ways holds its
+ * port for the backend's sake: KHA_SNAT_TW_TICKS when the backend closed
+ * first (its TIME_WAIT for VIP:port), KHA_SNAT_CLOSE_TICKS when the client
+ * did (the backend's LAST_ACK, or its TIME_WAIT after a simultaneous close,
+ * which the flags cannot tell from a client-first one). In every case the
+ * backend accepts a new SYN on the 4-tuple whose TCP timestamp is newer
+ * than the last one it got from the old connection's client, which
+ * `snat_tw` recorded (struct kha_snat_tw). So a SYN carrying a timestamp
+ * may take the port from such a flow once the flow is
+ * KHA_SNAT_TW_REUSE_TICKS past its last packet (its final ACK is through)
+ * when the timestamp is newer. Without this, a client that opens and
+ * closes connections fast (one request per connection) runs a backend's
+ * range out in range / 60 s connections a second, or range / 3 s.
  */
 __attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
 						    __u32 idx, __u32 now,
 						    __u32 opt_off,
 						    __u32 opt_len)
 {
-	const __u32 tw = KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST;
 	struct kha_snat_slot *s;
 	struct kha_snat_tw *r;
-	__u32 last, syn_ts = 0;
+	__u32 last, hold, syn_ts = 0;
 
 	/* a global function: the verifier checks it once, not in each of
 	 * the claim's retries (xdp_lb's load time, see kha_tcp_tsval()) */
 	s = bpf_map_lookup_elem(&snat, &idx);
 	r = bpf_map_lookup_elem(&snat_tw, &idx);
-	if (!s || !r || (s->flags & (tw | KHA_SNAT_F_RST | KHA_SNAT_F_LOCAL)) != tw)
+	if (!s || !r ||
+	    (s->flags & (KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_RST |
+			 KHA_SNAT_F_LOCAL)) != KHA_SNAT_F_FIN_BOTH)
 		return 0;
-	/* the stamp of a TIME_WAIT hold sits this far before its last packet */
-	last = s->stamp + (KHA_SNAT_IDLE_TICKS - KHA_SNAT_TW_TICKS);
+	/* a closed flow's stamp sits IDLE - hold before its last packet */
+	hold = s->flags & KHA_SNAT_F_BACKEND_FIRST ? KHA_SNAT_TW_TICKS :
+						     KHA_SNAT_CLOSE_TICKS;
+	last = s->stamp + (KHA_SNAT_IDLE_TICKS - hold);
 	if ((__s32)(now - last) < KHA_SNAT_TW_REUSE_TICKS || !r->valid ||
 	    !kha_tcp_tsval(ctx, opt_off, opt_len, &syn_ts))
 		return 0;
-	return r->valid && r->client == s->client.v4 &&
-	       r->client_port == s->client_port && r->port == s->port &&
-	       (__s32)(syn_ts - r->tsval) > 0;
+	return r->client == s->client.v4 && r->client_port == s->client_port &&
+	       r->port == s->port && (__s32)(syn_ts - r->tsval) > 0;
 }
 
 /*
  * Claim a remote entry's slot (@home: its kha_snat_home()): NULL when the
  * slot holds a live flow (this port's or another) that may not be taken:
- * every live one, except one in the backend's TIME_WAIT that the SYN may
- * reuse by its timestamp (kha_snat_tw_reusable(); @opt_off, @opt_len: its
+ * every live one, except a closed one the backend would let the SYN reuse
+ * by its timestamp (kha_snat_tw_reusable(); @opt_off, @opt_len: its
  * TCP options in @ctx's packet). Else the
  * slot, stamped @now, and in *old the stamp it had: nonzero when it held
  * a dead or reused flow, whose forward state the caller must let go

@@ -574,19 +574,26 @@ static __always_inline void snat_release(const struct pkt *p,
  * flow (the backend answers it with a reset) rather than one sent with a
  * port another flow now owns.
  */
-static __always_inline void snat_reclaimed(const struct kha_snat_slot *s,
+static __always_inline void snat_reclaimed(const struct pkt *p,
+					   const struct kha_snat_slot *s,
 					   __u32 idx, __u32 ost, __u32 now)
 {
 	struct kha_ct_slot *ct;
 	__u32 cidx;
 
+	kha_count(stamp_live(ost, now) ? KHA_R_snat_tw_reuse :
+					 KHA_R_snat_reclaimed);
 	if (s->flags & KHA_SNAT_F_LOCAL)
+		return;
+	/* the old flow is this SYN's own 4-tuple, reopened (ct_reopen()):
+	 * its conntrack slot is the one being rewritten now */
+	if (s->client.v4 == p->iph->saddr && s->vip.v4 == p->iph->daddr && p->tcp &&
+	    (void *)(p->tcp + 1) <= p->data_end &&
+	    s->client_port == p->tcp->source && s->vip_port == p->tcp->dest)
 		return;
 	ct = ct_of_snat(s, &cidx);
 	if (ct && ct->snat_slot == idx && ct->snat_port)
 		ct->stamp = 0;
-	kha_count(stamp_live(ost, now) ? KHA_R_snat_tw_reuse :
-					 KHA_R_snat_reclaimed);
 }
 
 /*

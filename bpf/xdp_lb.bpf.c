@@ -269,7 +269,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			return drop(KHA_R_drop_snat_exhausted);
 		}
 		if (ost)
-			snat_reclaimed(s, sidx, ost, now);
+			snat_reclaimed(p, s, sidx, ost, now);
 		s->flags = 0;
 	}
 	/*

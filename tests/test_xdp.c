@@ -1259,6 +1259,28 @@ static void tw_taken_by_b(const struct row *r)
 	CHECK(ct_get(F_TA.client, F_TA.cport, VIP(7), &ct) != 0,
 	      "%s: the old flow kept its conntrack entry", r->name);
 	cl_check_entry(r, &F_TB, TW_PORT, 0, KHA_SNAT_IDLE_TICKS);
+}
+
+static const struct flow F_TC = { CLIENT, 41202, 7 };
+static const uint8_t TS_3000[12] = TS_OPT(3000);
+static const uint8_t TS_SYN_2999[16] = TS_SYN_OPT(2999);
+static const uint8_t TS_SYN_3001[16] = TS_SYN_OPT(3001);
+
+/* F_TB closed client first: FIN both ways, the short hold */
+static void tw_b_closed(const struct row *r)
+{
+	cl_check_entry(r, &F_TB, TW_PORT, KHA_SNAT_F_FIN_BOTH,
+		       KHA_SNAT_CLOSE_TICKS);
+}
+
+static void tw_taken_by_c(const struct row *r)
+{
+	struct ct_view ct;
+
+	CHECK(port_of(&F_TC) == TW_PORT, "%s: port %u, expected %u", r->name,
+	      port_of(&F_TC), TW_PORT);
+	CHECK(ct_get(F_TB.client, F_TB.cport, VIP(7), &ct) != 0,
+	      "%s: the old flow kept its conntrack entry", r->name);
 	default_range();
 }
 
@@ -1695,6 +1717,23 @@ static const struct row rows_tw_reuse[] = {
 	{ "TIME_WAIT reuse: a newer timestamp takes the port", NULL,
 	  IN_CLIENT, F_TB, TS_SYN(1, TS_SYN_2006), NULL, XDP_TX, EXP_BACKEND,
 	  8, NULL, KHA_R_snat_tw_reuse, 1, tw_taken_by_b },
+	/* a client-first close: the backend may be in TIME_WAIT too (a
+	 * simultaneous close), the same rule lets its port go early */
+	{ "TIME_WAIT reuse: client-first close, the client's FIN", NULL,
+	  IN_CLIENT, F_TB, TS_SEG(PKT_TCP_FIN | PKT_TCP_ACK, TS_3000), NULL,
+	  XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, NULL },
+	{ "TIME_WAIT reuse: client-first close, the backend's FIN", NULL,
+	  IN_REPLY, F_TB, TS_SEG(PKT_TCP_FIN | PKT_TCP_ACK, TS_3000), NULL,
+	  XDP_TX, EXP_CLIENT, 0, NULL, -1, 0, tw_b_closed },
+	{ "TIME_WAIT reuse: client-first close, not at once", NULL,
+	  IN_CLIENT, F_TC, TS_SYN(1, TS_SYN_9000), NULL, XDP_DROP, EXP_NONE,
+	  0, NULL, KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "TIME_WAIT reuse: client-first close, not for an older timestamp",
+	  tw_age, IN_CLIENT, F_TC, TS_SYN(1, TS_SYN_2999), NULL, XDP_DROP,
+	  EXP_NONE, 0, NULL, KHA_R_drop_snat_exhausted, 0, check_no_ct },
+	{ "TIME_WAIT reuse: client-first close, a newer timestamp takes it",
+	  NULL, IN_CLIENT, F_TC, TS_SYN(1, TS_SYN_3001), NULL, XDP_TX,
+	  EXP_BACKEND, 8, NULL, KHA_R_snat_tw_reuse, 1, tw_taken_by_c },
 };
 
 static const struct row rows_empty[] = {
