@@ -587,8 +587,8 @@ static __always_inline void snat_reclaimed(const struct pkt *p,
 		return;
 	/* the old flow is this SYN's own 4-tuple, reopened (ct_reopen()):
 	 * its conntrack slot is the one being rewritten now */
-	if (s->client.v4 == p->iph->saddr && s->vip.v4 == p->iph->daddr && p->tcp &&
-	    (void *)(p->tcp + 1) <= p->data_end &&
+	if (p->tcp && (void *)(p->tcp + 1) <= p->data_end &&
+	    s->client.v4 == p->iph->saddr && s->vip.v4 == p->iph->daddr &&
 	    s->client_port == p->tcp->source && s->vip_port == p->tcp->dest)
 		return;
 	ct = ct_of_snat(s, &cidx);
