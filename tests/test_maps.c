@@ -6,8 +6,10 @@
  * detach leaving nothing. Needs root; runs in its own netns (unshare) with
  * a veth made there, pins under /sys/fs/bpf/ld-test-<pid>.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +79,36 @@ static int ct_get(struct kha_dp *dp, const struct kha_flow_key *k,
 	return s ? 0 : -ENOENT;
 }
 
+/*
+ * A run that was killed (a timeout, ^C) never reached suite_cleanup(): its
+ * pins, 64 MiB of flow tables each, stay in bpffs until reboot. Remove
+ * those of runs whose process is gone.
+ */
+static void sweep_stale_pins(void)
+{
+	DIR *d = opendir("/sys/fs/bpf");
+	struct dirent *e;
+	char cmd[512];
+	int pid;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (sscanf(e->d_name, "ld-test-%d", &pid) != 1 || pid <= 0 ||
+		    !kill(pid, 0) || errno != ESRCH)
+			continue;
+		snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/ld-test-%d", pid);
+		if (system(cmd))
+			fprintf(stderr, "test_maps: could not remove %s\n",
+				e->d_name);
+	}
+	closedir(d);
+}
+
 static int suite_init(void)
 {
 	kha_log_init(KHA_LOG_WARN);
+	sweep_stale_pins();
 	if (unshare(CLONE_NEWNET)) {
 		perror("unshare(CLONE_NEWNET)");
 		return 1;
