@@ -99,12 +99,7 @@ int xdp_floor(struct xdp_md *ctx)
  */
 #define BENCH_CT_ENTRIES 262144
 struct bench_ct {
-	struct kha_addr backend;
-	__be16 backend_port;
-	__be16 snat_port;
-	__u32 backend_id;
-	__u32 vip_id;
-	__u32 flags;
+	__u64 word[4]; /* what is in it does not matter, its size does */
 };
 
 struct {
@@ -139,7 +134,7 @@ static __always_inline int insert_then_tx(struct xdp_md *ctx, void *map)
 	key.dport = tcp->dest;
 	key.proto = IPPROTO_TCP;
 	key.family = KHA_AF_INET;
-	ct.backend.v4 = iph->daddr;
+	ct.word[0] = iph->daddr;
 	if (bpf_map_update_elem(map, &key, &ct, BPF_ANY))
 		return XDP_ABORTED;
 	return swap_macs_tx(eth);

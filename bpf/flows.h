@@ -248,6 +248,18 @@ snat_find(const struct kha_addr *backend, __be16 bport, __be16 port,
 	return NULL;
 }
 
+/* A closed flow's hold, by its snat flags (the table: bpf/nat.h, "Closing") */
+static __always_inline __u32 snat_hold(__u32 flags)
+{
+	if (flags & KHA_SNAT_F_RST)
+		return KHA_SNAT_RST_TICKS;
+	if ((flags & KHA_SNAT_F_FIN_BOTH) != KHA_SNAT_F_FIN_BOTH)
+		return KHA_SNAT_IDLE_TICKS;
+	if (flags & KHA_SNAT_F_BACKEND_FIRST)
+		return KHA_SNAT_TW_TICKS;
+	return KHA_SNAT_CLOSE_TICKS;
+}
+
 /*
  * TIME_WAIT reuse (RFC 6191). A flow closed by FIN both ways holds its
  * port for the backend's sake: KHA_SNAT_TW_TICKS when the backend closed
@@ -270,7 +282,7 @@ __attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
 {
 	struct kha_snat_slot *s;
 	struct kha_snat_tw *r;
-	__u32 last, hold, syn_ts = 0;
+	__u32 last, syn_ts = 0;
 
 	/* a global function: the verifier checks it once, not in each of
 	 * the claim's retries (xdp_lb's load time, see kha_tcp_tsval()) */
@@ -281,9 +293,7 @@ __attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
 			 KHA_SNAT_F_LOCAL)) != KHA_SNAT_F_FIN_BOTH)
 		return 0;
 	/* a closed flow's stamp sits IDLE - hold before its last packet */
-	hold = s->flags & KHA_SNAT_F_BACKEND_FIRST ? KHA_SNAT_TW_TICKS :
-						     KHA_SNAT_CLOSE_TICKS;
-	last = s->stamp + (KHA_SNAT_IDLE_TICKS - hold);
+	last = s->stamp + (KHA_SNAT_IDLE_TICKS - snat_hold(s->flags));
 	if ((__s32)(now - last) < KHA_SNAT_TW_REUSE_TICKS || !r->valid ||
 	    !kha_tcp_tsval(ctx, opt_off, opt_len, &syn_ts))
 		return 0;

@@ -400,20 +400,10 @@ static __always_inline int send_rst(struct xdp_md *ctx, struct pkt *p)
  *   FIN both ways, backend's first KHA_SNAT_TW_TICKS   (TIME_WAIT on the
  *                                  backend, for exactly VIP:port)
  * Both sides' FINs may be recorded on two CPUs at once: the flags are
- * ORed in atomically (snat_flags_or()), so neither is lost.
+ * ORed in atomically (snat_flags_or()), so neither is lost. snat_hold()
+ * is in bpf/flows.h, whose TIME_WAIT reuse needs it too.
  */
 #define KHA_TCP_CLOSING (TCP_FLAG_FIN | TCP_FLAG_RST) /* tcp_flag_word() */
-
-static __always_inline __u32 snat_hold(__u32 flags)
-{
-	if (flags & KHA_SNAT_F_RST)
-		return KHA_SNAT_RST_TICKS;
-	if ((flags & KHA_SNAT_F_FIN_BOTH) != KHA_SNAT_F_FIN_BOTH)
-		return KHA_SNAT_IDLE_TICKS;
-	if (flags & KHA_SNAT_F_BACKEND_FIRST)
-		return KHA_SNAT_TW_TICKS;
-	return KHA_SNAT_CLOSE_TICKS;
-}
 
 /* The stamp of a flow last seen @now in close state @close. */
 static __always_inline __u32 hold_stamp(__u32 now, __u32 close)

@@ -328,27 +328,22 @@ int xdp_lb(struct xdp_md *ctx)
 		return XDP_PASS; /* cannot happen; the verifier cannot know */
 
 	/*
-	 * A backend's reply to VIP:snat_port. Never a clean SYN: that opens a
-	 * connection, and when a VIP's port lies inside the SNAT range (say
-	 * --snat-ports 1024-65535) every new flow would otherwise pay a
-	 * `snat` lookup, a cache miss, to learn it is not a reply.
+	 * Everything but a clean SYN (SYN, no ACK, no RST) may be a backend's
+	 * reply to VIP:snat_port, then a packet of an established flow. A
+	 * clean SYN is neither: it opens a connection, nearly always a new
+	 * one (its claim, ct_claim(), finds the rare one that is not), and
+	 * when a VIP's port lies inside the SNAT range (say --snat-ports
+	 * 1024-65535) a reply lookup would cost every new flow a `snat` cache
+	 * miss. An established flow keeps its backend (one slot read: the
+	 * fast path) while the backend is configured and healthy, even when
+	 * drained (weight 0: no longer in the ring); if it is gone the flow
+	 * is re-selected.
 	 */
 	if (p.bad || (void *)(p.tcp + 1) > p.data_end || !p.tcp->syn ||
 	    p.tcp->ack || p.tcp->rst) {
 		verdict = reply_translate(ctx, &p, cfg);
 		if (verdict != KHA_CONTINUE)
 			return verdict;
-	}
-
-	/*
-	 * An established flow keeps its backend (one slot read: the fast
-	 * path), while the backend is configured and healthy, even when
-	 * drained (weight 0: no longer in the ring); if it is gone the flow
-	 * is re-selected. A clean SYN skips the lookup: it is nearly always
-	 * new, and its claim (ct_claim()) finds the rare one that is not.
-	 */
-	if (p.bad || (void *)(p.tcp + 1) > p.data_end || !p.tcp->syn ||
-	    p.tcp->ack || p.tcp->rst) {
 		flow_key_of(&p, &key);
 		ct = ct_find(&key, &idx);
 	}

@@ -85,6 +85,21 @@ lab_kha() {
 	nsenter --net="/run/netns/$LAB_ID-$n" -- "$KHA" "$@"
 }
 
+# lab_attach_lb [OPTION...]: kha-xdp attach eth0 on the LB node of
+# lab_topo for $VIP:$VPORT and every $BACKENDS entry (no local backends),
+# pinned under $LAB_PIN, with OPTIONs added; its output goes to the log as
+# comments, and a failed attach ends the case.
+lab_attach_lb() {
+	local args=(attach eth0 --no-local --vip "$VIP:$VPORT" --pin-root "$LAB_PIN" "$@")
+	local b out rc
+
+	for b in "${BACKENDS[@]}"; do args+=(--backend "$b"); done
+	out=$(lab_kha lb "${args[@]}" 2>&1)
+	rc=$?
+	echo "$out" | sed 's/^/#   /'
+	[ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
+}
+
 # lab_reason NAME [IFACE]: the data plane's reasons counter NAME (summed
 # over CPUs) from the maps pinned under $LAB_PIN/IFACE (default eth0)
 lab_reason() {

@@ -32,13 +32,7 @@ SNAT_HI=20799
 lab_topo $NET 1
 C=${CLIENTS[0]}
 
-args=(attach eth0 --no-local --vip "$VIP:$VPORT" --snat-ports "$SNAT_LO-$SNAT_HI"
-	--pin-root "$LAB_PIN")
-for b in "${BACKENDS[@]}"; do args+=(--backend "$b"); done
-out=$(lab_kha lb "${args[@]}" 2>&1)
-rc=$?
-echo "$out" | sed 's/^/#   /'
-[ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
+lab_attach_lb --snat-ports "$SNAT_LO-$SNAT_HI"
 ok "kha-xdp attach eth0 --snat-ports $SNAT_LO-$SNAT_HI"
 
 # N short connections: connect, "KHA ECHO", one line echoed, then the

@@ -33,13 +33,7 @@ SNAT_HI=30127
 lab_topo $NET 1
 C=${CLIENTS[0]}
 
-args=(attach eth0 --no-local --vip "$VIP:$VPORT" --snat-ports "$SNAT_LO-$SNAT_HI"
-	--pin-root "$LAB_PIN")
-for b in "${BACKENDS[@]}"; do args+=(--backend "$b"); done
-out=$(lab_kha lb "${args[@]}" 2>&1)
-rc=$?
-echo "$out" | sed 's/^/#   /'
-[ $rc -eq 0 ] || lab_die "kha-xdp attach failed (rc=$rc, output above)"
+lab_attach_lb --snat-ports "$SNAT_LO-$SNAT_HI"
 ok "kha-xdp attach eth0 --snat-ports $SNAT_LO-$SNAT_HI"
 
 # PAWSTimewait (segments, SYNs among them, refused by PAWS in TIME_WAIT),
@@ -122,8 +116,7 @@ check "the backends refused no SYN in TIME_WAIT (PAWSTimewait $p0 -> $p1)" test 
 # (another range: the backends still hold the first part's ports in
 # TIME_WAIT, which a freshly attached data plane cannot know)
 out=$(lab_kha lb detach eth0 --pin-root "$LAB_PIN" 2>&1) || lab_die "detach: $out"
-args[6]=$((SNAT_LO + 1000))-$((SNAT_HI + 1000))
-out=$(lab_kha lb "${args[@]}" 2>&1) || lab_die "re-attach: $out"
+lab_attach_lb --snat-ports "$((SNAT_LO + 1000))-$((SNAT_HI + 1000))"
 lab_sysctl c net.ipv4.tcp_timestamps=0 || lab_die "cannot turn timestamps off in the client namespace"
 # (a refused connection gives up after 1.5 s: the range stays exhausted)
 l=$(lab_exec c "$LAB_PY" -c "$CLOSE_FIRST" "$VIP" "$VPORT" "$C" $((range + 3)) 40 1.5)
