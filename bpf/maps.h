@@ -73,6 +73,19 @@ struct {
 	__type(value, struct kha_snat_slot);
 } snat SEC(".maps");
 
+/*
+ * The next SNAT port to try, per CPU and backend id: an offset into the
+ * VIP's range, plus 1 (0: not started). Ports are handed out in order so
+ * that a backend's claims walk consecutive `snat` slots (kha_snat_home());
+ * each CPU has its own walk, so two CPUs never race for the same port.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u32);
+} snat_cursor SEC(".maps");
+
 /* TIME_WAIT evidence by snat slot (headers/kha_abi.h struct kha_snat_tw) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -621,18 +621,31 @@ static __always_inline void snat_tw_note(struct xdp_md *ctx,
 /*
  * Claim a source port for VIP -> backend. A port is the key of a `snat`
  * slot, claimed by compare-and-swap, so two flows never share one
- * (backend, port) even when claimed on two CPUs at once. The first
- * candidate (@port0, its slot @home0: the caller computed and read them
- * early, flow_touch()) is a hash of the client's address and port (a
- * retransmitted SYN of a forgotten flow tends to get its port back), the
- * others random.
+ * (backend, port) even when claimed on two CPUs at once.
+ *
+ * Ports are handed out in order, per CPU and backend (`snat_cursor`): a
+ * backend's ports have consecutive slots (kha_snat_home()), so each claim
+ * takes the line after the previous claim's, which the CPU has prefetched,
+ * where a random port's slot is a miss to DRAM that cost a new flow
+ * ~180 ns (docs/benchmarks.md). In order is also what keeps a port longest
+ * from its reuse: a port comes round again only after the rest of the
+ * CPU's walk, so a backend's TIME_WAIT for it has had the longest time to
+ * pass. The first KHA_SNAT_SEQ_TRIES candidates are the next ports of the
+ * walk (one held by a live flow is passed); the rest are random, so a
+ * range whose next stretch is all taken still finds a free port if there
+ * is one about.
+ *
  * A port whose flow has expired is taken over; *old then says the slot
  * held a dead flow (the caller calls snat_reclaimed() once it has written
  * nothing yet: outside the retry loop, which keeps the verifier's work
  * linear). NULL: exhausted.
  */
-static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
-					   __u32 r)
+struct snat_range {
+	__u32 lo, span;
+};
+
+static __always_inline struct snat_range snat_range_of(
+	const struct kha_lb_config *cfg)
 {
 	__u32 lo = cfg->snat_port_lo, hi = cfg->snat_port_hi;
 
@@ -640,29 +653,65 @@ static __always_inline __be16 snat_port_of(const struct kha_lb_config *cfg,
 		lo = KHA_SNAT_PORT_LO_DEFAULT;
 		hi = KHA_SNAT_PORT_HI_DEFAULT;
 	}
-	/* r * span / 2^32: uniform over the range, no division */
-	return bpf_htons(lo + (__u32)(((__u64)r * (hi - lo + 1)) >> 32));
+	return (struct snat_range){ lo, hi - lo + 1 };
+}
+
+/* a random port of the range: r * span / 2^32, no division */
+static __always_inline __u32 snat_random_off(struct snat_range r, __u32 rnd)
+{
+	return (__u32)(((__u64)rnd * r.span) >> 32);
+}
+
+/*
+ * Where this CPU's walk for @backend_id stands (*cur: its cursor, NULL if
+ * the map has none): an offset into the range. A walk not started begins
+ * at a point the CPU and backend name, so the CPUs' walks start apart.
+ */
+static __always_inline __u32 snat_walk_at(struct snat_range r,
+					  __u32 backend_id, __u32 **cur)
+{
+	__u32 *c = bpf_map_lookup_elem(&snat_cursor, &backend_id);
+
+	*cur = c;
+	if (c && *c && *c <= r.span)
+		return *c - 1;
+	return snat_random_off(r, kha_fmix32(bpf_get_smp_processor_id() *
+					     0x9e3779b1u + backend_id + 1));
+}
+
+static __always_inline __be16 snat_port_at(struct snat_range r, __u32 off)
+{
+	return bpf_htons(r.lo + off);
 }
 
 static __always_inline struct kha_snat_slot *
 snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
-	   __be16 port0, __u32 home0, __u32 now, __u32 *idx, __be16 *port,
-	   __u32 *old, struct xdp_md *ctx, const struct pkt *p)
+	   __u32 off0, __u32 *cur, __u32 home0, __u32 now, __u32 *idx,
+	   __be16 *port, __u32 *old, struct xdp_md *ctx, const struct pkt *p)
 {
+	struct snat_range r = snat_range_of(cfg);
 	struct kha_snat_slot *s;
-	__u32 home = home0, opt_off = 0, opt_len = 0;
+	__u32 home = home0, opt_off = 0, opt_len = 0, off = off0;
 
 	/* the SYN's TCP options, read only for a port a live flow holds */
 	tcp_opts_at(p, &opt_off, &opt_len);
-	*port = port0;
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
 		if (i) {
-			*port = snat_port_of(cfg, bpf_get_prandom_u32());
-			home = kha_snat_home(&be->addr, be->port, *port, NULL);
+			if (i < KHA_SNAT_SEQ_TRIES)
+				off = off0 + i < r.span ? off0 + i :
+							  (off0 + i) % r.span;
+			else
+				off = snat_random_off(r, bpf_get_prandom_u32());
+			home = kha_snat_home(&be->addr, be->port,
+					     snat_port_at(r, off), NULL);
 		}
 		s = snat_take_remote(home, now, idx, old, ctx, opt_off, opt_len);
-		if (s)
+		if (s) {
+			*port = snat_port_at(r, off);
+			if (cur) /* the walk goes on after this port */
+				*cur = off + 1 < r.span ? off + 2 : 1;
 			return s;
+		}
 	}
 	return NULL;
 }

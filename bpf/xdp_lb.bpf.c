@@ -186,7 +186,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
 	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, shome = 0;
-	__u32 osidx = 0;
+	__u32 osidx = 0, soff = 0, *scur = NULL;
 	__be16 port = 0;
 	__u64 now_ns;
 	int existing = 0, reopen = 0;
@@ -210,10 +210,11 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		return drop(KHA_R_drop_no_backend);
 	}
 	if (!(be->flags & KHA_BE_F_LOCAL)) {
-		/* the first SNAT candidate: a hash of the client's addr:port */
-		port = snat_port_of(cfg, kha_fmix32(p->iph->saddr ^
-					((__u32)p->tcp->source << 16)));
-		shome = kha_snat_home(&be->addr, be->port, port, NULL);
+		/* the first SNAT candidate: the next port of this CPU's walk */
+		soff = snat_walk_at(snat_range_of(cfg), backend_id, &scur);
+		shome = kha_snat_home(&be->addr, be->port,
+				      snat_port_at(snat_range_of(cfg), soff),
+				      NULL);
 		flow_touch(&snat, shome);
 	}
 	now_ns = coarse_now();
@@ -262,8 +263,8 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->flags = KHA_SNAT_F_LOCAL;
 		port = p->tcp->source;
 	} else {
-		s = snat_claim(cfg, be, port, shome, now, &sidx, &port, &ost,
-			       ctx, p);
+		s = snat_claim(cfg, be, soff, scur, shome, now, &sidx, &port,
+			       &ost, ctx, p);
 		if (!s) {
 			ct->stamp = 0;
 			return drop(KHA_R_drop_snat_exhausted);

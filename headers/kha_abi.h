@@ -52,6 +52,10 @@
 #ifndef KHA_SNAT_RETRIES
 #define KHA_SNAT_RETRIES 8
 #endif
+/* Of those, the next ports of the CPU's walk (bpf/nat.h snat_claim()). */
+#ifndef KHA_SNAT_SEQ_TRIES
+#define KHA_SNAT_SEQ_TRIES 4
+#endif
 /*
  * Flow expiry. A slot's stamp counts ticks of 2^30 ns (1.07 s) of
  * CLOCK_MONOTONIC: a shift, where seconds would cost the fast path a

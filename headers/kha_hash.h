@@ -63,18 +63,43 @@ static inline __u32 kha_ct_home(const struct kha_flow_key *k)
 				   KHA_HASH_SEED));
 }
 
-/* @client: the client for a local-backend entry, NULL for a remote one */
+/* a port as a number: network order to host order */
+static inline __u32 kha_port_num(__be16 port)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap16(port);
+#else
+	return port;
+#endif
+}
+
+/*
+ * @client: the client for a local-backend entry, NULL for a remote one.
+ *
+ * A remote entry's home is a base that the backend (address and port)
+ * names, plus the SNAT port: one backend's ports are consecutive slots, so
+ * the data plane, which hands a backend's ports out in order (bpf/nat.h,
+ * snat_claim()), writes one slot after the other, and the line it claims
+ * is the line after the last one, which the CPU has already fetched (a
+ * slot anywhere in the 32 MiB table is a miss to DRAM, ~180 ns here:
+ * docs/benchmarks.md). A local entry's key is the client's port, not ours
+ * to choose: it is hashed like conntrack's.
+ */
 static inline __u32 kha_snat_home(const struct kha_addr *backend,
 				  __be16 backend_port, __be16 port,
 				  const struct kha_addr *client)
 {
-	__u32 ports = ((__u32)backend_port << 16) | port;
 	__u32 h = kha_fold((const kha_word_t *)backend, 4,
 			   KHA_HASH_SEED ^ 0x5bd1e995u);
 
-	if (client)
+	if (client) {
+		__u32 ports = ((__u32)backend_port << 16) | port;
+
 		h ^= kha_fmix32(kha_fold((const kha_word_t *)client, 4, h));
-	return kha_fmix32(h + ports * 0xc2b2ae35u);
+		return kha_fmix32(h + ports * 0xc2b2ae35u);
+	}
+	return kha_fmix32(h + (__u32)backend_port * 0xc2b2ae35u) +
+	       kha_port_num(port);
 }
 
 static inline __u32 kha_flow_probe(__u32 home, __u32 i)

@@ -45,6 +45,7 @@ static const char *const map_names[KHA_MAP__MAX] = {
 	[KHA_MAP_REASONS] = "reasons",
 	[KHA_MAP_LB_CONFIG] = "lb_config",
 	[KHA_MAP_SNAT_TW] = "snat_tw",
+	[KHA_MAP_SNAT_CURSOR] = "snat_cursor",
 };
 
 /* value sizes this build expects; a pinned map that differs is foreign */
@@ -60,6 +61,7 @@ static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_REASONS] = sizeof(struct kha_reasons),
 	[KHA_MAP_LB_CONFIG] = sizeof(struct kha_lb_config),
 	[KHA_MAP_SNAT_TW] = sizeof(struct kha_snat_tw),
+	[KHA_MAP_SNAT_CURSOR] = sizeof(__u32),
 };
 
 static const char *const reason_names[] = {
