@@ -25,6 +25,9 @@
  *   snat_tw       ARRAY  __u32 slot              -> struct kha_snat_tw
  *                        (the last TCP timestamp a closing flow's client
  *                         sent, by its `snat` slot: TIME_WAIT reuse)
+ *   snat_cursor   PERCPU_ARRAY backend_id       -> __u32: the next SNAT
+ *                        port's offset in the range + 1, of this CPU's
+ *                        walk (0: not started; bpf/nat.h snat_claim())
  *   vip_stats     PERCPU_ARRAY vip_id           -> struct kha_counters
  *   backend_stats PERCPU_ARRAY backend_id       -> struct kha_counters
  *   reasons       PERCPU_ARRAY 0                -> struct kha_reasons
