@@ -1907,6 +1907,58 @@ static void test_maglev_agrees(void)
 	}
 }
 
+/*
+ * SNAT ports come in order, per CPU and backend (bpf/nat.h snat_claim()):
+ * SYNs of new clients run on one CPU get each backend's next free port,
+ * so their `snat` slots are consecutive lines (kha_snat_home()). A random
+ * choice would almost never give port + 1; some steps may skip a port
+ * another CPU's walk or an earlier test holds.
+ */
+static void test_snat_in_order(void)
+{
+	uint8_t in[PKT_MAX], out[PKT_MAX];
+	uint16_t last[3] = { 0 };
+	int steps = 0, next = 0, bad = 0, out_of_range = 0;
+	cpu_set_t was, one;
+
+	sched_getaffinity(0, sizeof(was), &was);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	for (int i = 0; i < 300; i++) {
+		struct flow f = { htonl(0xac140000 | i), 40000, 0 };
+		struct pkt_tcp4 syn = SYN(i);
+		size_t len = build_client(&f, &syn, in), out_len;
+		uint16_t port;
+		int b = -1;
+
+		if (xdp_run(in, len, out, &out_len) != XDP_TX) {
+			bad++;
+			continue;
+		}
+		for (int k = 0; k < 3; k++)
+			if (pkt_ip(out)->daddr == lab_be[k].addr)
+				b = k;
+		port = ntohs(pkt_tcp(out)->source);
+		if (port < KHA_SNAT_PORT_LO_DEFAULT ||
+		    port > KHA_SNAT_PORT_HI_DEFAULT)
+			out_of_range++;
+		if (b < 0)
+			continue;
+		if (last[b]) {
+			steps++;
+			next += port == last[b] + 1;
+		}
+		last[b] = port;
+	}
+	sched_setaffinity(0, sizeof(was), &was);
+	CHECK(bad == 0, "%d SYNs not sent with XDP_TX", bad);
+	CHECK(out_of_range == 0, "%d ports outside the SNAT range",
+	      out_of_range);
+	CHECK(steps > 250 && next * 10 >= steps * 9,
+	      "%d of %d steps were to the next port", next, steps);
+}
+
 /* ---- checksums: random sizes, options, addresses ------------------------- */
 
 static const uint8_t NOPS[40] = { [0 ... 39] = 1 };
@@ -2248,6 +2300,7 @@ static CU_TestInfo xdp_tests[] = {
 	  test_rows_forwarding },
 	{ "table: ICMP fragmentation needed", test_rows_icmp },
 	{ "10000 clients: backend == maglev_lookup()", test_maglev_agrees },
+	{ "SNAT ports in order per CPU and backend", test_snat_in_order },
 	{ "500 random flows: sizes, options, checksums", test_random_packets },
 	{ "unresolved neighbour: kernel forwards (live frames)",
 	  test_live_no_neigh },
