@@ -115,6 +115,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\0" + addr[1:] if addr.startswith("@") else addr)
 t0 = time.monotonic()
 with open(sys.argv[2], "w", buffering=1) as f:
+    f.write("0 LISTENING\n")
     while True:
         m = s.recv(4096).decode()
         f.write("%d %s\n" % ((time.monotonic() - t0) * 1000, m.replace("\n", "|")))
@@ -143,17 +144,22 @@ for kind in path abstract; do
 	# abstract sockets belong to a network namespace: listen in the daemon's
 	nsenter --net="/run/netns/$NS" -- python3 "$TMP/notify.py" "$sock" "$log" &
 	pids+=($!)
-	sleep 0.3
+	# bound before the daemon starts (a fixed sleep lost READY=1 on a
+	# loaded machine)
+	wait_for "$log" LISTENING 100
 	NOTIFY_SOCKET=$sock INVOCATION_ID=ld-test nsenter --net="/run/netns/$NS" -- "$KHA" run -c "$TMP/kha.conf" --on-exit stop \
 		>"$TMP/daemon-$kind.log" 2>&1 &
 	dpid=$!
 	pids+=($dpid)
-	wait_for "$log" READY=1
+	wait_for "$log" READY=1 150
 	check "$kind socket: READY=1 sent, after the link was pinned" \
 		eval 'grep -q READY=1 "$log" && test -e "$PIN/eth0/link_xdp"'
 	kill -HUP $dpid
 	wait_for "$log" "RELOADING=1"
-	sleep 0.3
+	for ((i = 0; i < 150; i++)); do
+		[ "$(grep -c READY=1 "$log")" -ge 2 ] && break
+		sleep 0.1
+	done
 	check "$kind socket: SIGHUP sends RELOADING=1 then READY=1" \
 		eval '[ "$(grep -o "RELOADING=1\|READY=1" "$log" | tr "\n" " ")" = "READY=1 RELOADING=1 READY=1 " ]'
 	kill -TERM $dpid
