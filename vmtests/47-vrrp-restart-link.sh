@@ -21,6 +21,9 @@ t=$(wait_holder n1 8000)
 check "kha-xdp 120 is master (${t} ms)" [ "$(holders)" = n1 ]
 
 # (1) restart keeping the VIP: 1.5 s without adverts, < Master_Down 3.57 s
+# (keepalived may have been master for a moment at startup, if kha-xdp's
+# load took longer than its 0.3 s head start: count only what follows)
+masters_before=$(grep -c 'Entering MASTER' "$WORK/n2.log")
 node_exit_keep n1
 check "exit in keep mode leaves the VIP on n1" has_vip n1
 sleep 1.5
@@ -28,7 +31,8 @@ node_start n1 kha
 check "restarted kha-xdp adopted the VIP: n1 alone held it all along (4 s)" sample_one n1 4
 check "restarted kha-xdp is MASTER (adopted)" \
 	[ "$(status_of n1 state) $(status_of n1 last_reason)" = "MASTER adopted the VIPs already on the interface" ]
-check "keepalived never became master" [ "$(grep -c 'Entering MASTER' "$WORK/n2.log")" -eq 0 ]
+check "keepalived never became master during the restart" \
+	[ "$(grep -c 'Entering MASTER' "$WORK/n2.log")" -eq "$masters_before" ]
 
 # (2) interface down on the master
 t0=$(now_ms)
