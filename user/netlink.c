@@ -113,11 +113,9 @@ static void primary_cb(struct nl_object *obj, void *arg)
 	c->found = true;
 }
 
-int kha_nl_primary_addr(int ifindex, const struct in_addr *skip, int nr_skip,
-			struct in_addr *out)
+/* Call @cb(address, @arg) for every address of every interface. */
+static int addr_foreach(void (*cb)(struct nl_object *, void *), void *arg)
 {
-	struct primary_ctx c = { .ifindex = ifindex, .skip = skip,
-				 .nr_skip = nr_skip };
 	struct nl_cache *cache = NULL;
 	struct nl_sock *sk;
 	int err;
@@ -128,16 +126,28 @@ int kha_nl_primary_addr(int ifindex, const struct in_addr *skip, int nr_skip,
 	err = rtnl_addr_alloc_cache(sk, &cache);
 	if (err < 0) {
 		err = nlerr(err);
-		goto out;
+	} else {
+		nl_cache_foreach(cache, cb, arg);
+		nl_cache_free(cache);
+		err = 0;
 	}
-	nl_cache_foreach(cache, primary_cb, &c);
-	nl_cache_free(cache);
-	err = c.found ? 0 : -EADDRNOTAVAIL;
-	if (c.found)
-		*out = c.addr;
-out:
 	nl_socket_free(sk);
 	return err;
+}
+
+int kha_nl_primary_addr(int ifindex, const struct in_addr *skip, int nr_skip,
+			struct in_addr *out)
+{
+	struct primary_ctx c = { .ifindex = ifindex, .skip = skip,
+				 .nr_skip = nr_skip };
+	int err = addr_foreach(primary_cb, &c);
+
+	if (err)
+		return err;
+	if (!c.found)
+		return -EADDRNOTAVAIL;
+	*out = c.addr;
+	return 0;
 }
 
 static struct rtnl_addr *addr32(int ifindex, struct in_addr addr)
@@ -229,22 +239,9 @@ static void has_cb(struct nl_object *obj, void *arg)
 int kha_nl_addr_has(int ifindex, struct in_addr addr, bool *present)
 {
 	struct has_ctx c = { .ifindex = ifindex, .addr = addr };
-	struct nl_cache *cache = NULL;
-	struct nl_sock *sk;
-	int err;
+	int err = addr_foreach(has_cb, &c);
 
-	err = nl_open(&sk);
-	if (err)
-		return err;
-	err = rtnl_addr_alloc_cache(sk, &cache);
-	if (err < 0) {
-		err = nlerr(err);
-	} else {
-		nl_cache_foreach(cache, has_cb, &c);
-		nl_cache_free(cache);
+	if (!err)
 		*present = c.found;
-		err = 0;
-	}
-	nl_socket_free(sk);
 	return err;
 }
