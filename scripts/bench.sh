@@ -12,6 +12,8 @@
 #   BENCH_PROFILE=1   then profile each path on its own with perf (cpu-clock,
 #                     call graphs), keep only the samples taken inside the
 #                     BPF test run, and print where the time goes
+#   BENCH_PROFILE=lines  then the same for xdp_lb's own samples, by source
+#                     line (tests/tools/jit_lines, scripts/profile-lines.py)
 #   BENCH_PROFILE_PATHS="newflow ..."  profile only these (-o names)
 #   BENCH_HAPROXY=1   then run scripts/bench-haproxy.sh (live TCP traffic)
 set -eu
@@ -95,7 +97,32 @@ for s, c in syms.most_common(12):
 ' "$path" "$ns"
 }
 
-if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+# profile_lines PATH: perf over `bench -o PATH`, the samples inside xdp_lb
+# by source line (tests/tools/jit_lines reads the JIT line table while the
+# bench has the program loaded)
+profile_lines() {
+	local path=$1 data=$tmp/$1.lines.data ns out=$tmp/$1.out pid
+	perf record -q -g -o "$data" -- taskset -c "$cpu" build/tests/bench \
+		-o "$path" -n 2000000 -r 1 >"$out" 2>&1 &
+	pid=$!
+	build/tests/tools/jit_lines -w 30 xdp_lb >"$tmp/lines" || { wait $pid; return 1; }
+	wait $pid || { echo "bench: profiling $path failed" >&2; return 1; }
+	ns=$(sed -n 's/.*: \([0-9.]*\) ns\/packet.*/\1/p' "$out" |
+		awk '{ s += $1 } END { if (NR) print s }')
+	echo
+	echo "$path: xdp_lb by source line (ns: share of the test runs' samples x $ns ns/packet)"
+	perf script -i "$data" -F comm,ip,sym,symoff 2>/dev/null |
+		python3 scripts/profile-lines.py "$tmp/lines" "$ns" 20
+}
+
+if [ "${BENCH_PROFILE:-0}" = lines ]; then
+	command -v perf >/dev/null || { echo "bench: perf missing (apt-get install linux-perf)" >&2; exit 1; }
+	tmp=$(mktemp -d /tmp/bn-bench.XXXXXX)
+	trap 'rm -rf "$tmp"' EXIT
+	for p in ${BENCH_PROFILE_PATHS:-established reply newflow}; do
+		profile_lines "$p" || rc=1
+	done
+elif [ "${BENCH_PROFILE:-0}" = 1 ]; then
 	command -v perf >/dev/null || { echo "bench: perf missing (apt-get install linux-perf)" >&2; exit 1; }
 	tmp=$(mktemp -d /tmp/bn-bench.XXXXXX)
 	trap 'rm -rf "$tmp"' EXIT
