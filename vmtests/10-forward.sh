@@ -64,6 +64,13 @@ check "every map is pinned under $LAB_PIN/eth0 (missing:${missing:- none})" test
 check "a bpf_link is pinned (program survives the CLI)" \
 	test -n "$(find "$LAB_PIN/eth0" -maxdepth 1 -name 'link*' | head -1)"
 
+# the profiler's line table (bench.sh BENCH_PROFILE=lines) of the program
+# just attached: its entry line, at JIT offset 0, and lines of its headers
+lines=$("$LAB_ROOT/build/tests/tools/jit_lines" xdp_lb 2>&1)
+check "jit_lines maps the loaded xdp_lb's JIT offsets to source lines" \
+	eval 'grep -q "^0 xdp_lb.bpf.c:[0-9]* int xdp_lb(" <<<"$lines" &&
+	      [ "$(grep -c " flows.h:[0-9]" <<<"$lines")" -gt 10 ]'
+
 out=$(lab_kha lb "${args[@]}" 2>&1)
 rc=$?
 lab_log "second attach: rc=$rc: $out"
