@@ -8,9 +8,10 @@
  *   jit_lines [-w SECONDS] NAME   the first loaded program called NAME
  *                                 (e.g. xdp_lb), waiting for it to load
  *
- * Prints "tag TAG" (the main function's), then per function of the program, a line "func NAME" (perf calls it
- * bpf_prog_<tag>_<NAME>), then one line per line_info record in it:
- * "OFFSET FILE:LINE SOURCE", OFFSET in hex from the function's start.
+ * Prints "tag TAG" (the main function's), then for each function of the
+ * program a line "func NAME" (perf calls it bpf_prog_<tag>_<NAME>) and one
+ * line per line_info record in it: "OFFSET FILE:LINE SOURCE", OFFSET in
+ * hex from the function's start.
  */
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -75,8 +76,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "jit_lines: no loaded program %s\n", name);
 		return 1;
 	}
-	/* a program whose verification is still running is not listed yet,
-	 * so one that is listed is complete */
+	/*
+	 * A program whose verification is still running has no id yet, so
+	 * one that is listed is complete.
+	 */
 	nfunc = info.nr_jited_ksyms;
 	nline = info.nr_jited_line_info;
 	if (!nline || info.nr_line_info != nline || !info.btf_id ||
@@ -138,5 +141,10 @@ int main(int argc, char **argv)
 		}
 	}
 	btf__free(btf);
+	free(funcs);
+	free(lines);
+	free(jlines);
+	free(ksyms);
+	close(fd);
 	return 0;
 }
