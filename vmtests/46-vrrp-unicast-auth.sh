@@ -49,6 +49,11 @@ node_start n1 ka
 # advert timer on each of our adverts, so it sends few): every advert it
 # sent (counted on the segment) must be counted as auth_failure
 sleep 6
+# silence keepalived first (SIGKILL: no shutdown advert), then let kha-xdp
+# take in what is on the wire: counting while adverts still flow raced
+# (one sent between the two reads)
+node_crash n1
+sleep 0.5
 sent=$(tcpdump -r "$WORK/segment.pcap" -nn -tt 'src 10.99.0.1 and ip proto 112' 2>/dev/null |
 	awk -v s=$since '$1 > s' | wc -l)
 check "wrong password: all $sent keepalived adverts on the wire dropped as auth_failure ($(status_of n2 drops.auth_failure))" \
