@@ -199,6 +199,48 @@ ct_find(const struct kha_flow_key *k, __u32 *idx)
 	return flow_find(&conntrack, kha_ct_home(k), &w, idx);
 }
 
+/*
+ * ct_find() for the packet's own flow, with no key built on the stack:
+ * the home from the packet's fields (kha_ct_home4()), each slot's key
+ * compared word by word with them (an IPv4 key's other words are 0).
+ * Every packet that is not a clean SYN pays this lookup.
+ */
+static __always_inline struct kha_ct_slot *ct_find_pkt(const struct pkt *p,
+						       __u32 *idx)
+{
+	union {
+		struct {
+			__u8 proto, family, pad[2];
+		};
+		__u32 w;
+	} pf = { .proto = IPPROTO_TCP, .family = KHA_AF_INET };
+	__u32 src, dst, ports, home;
+
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return NULL;
+	src = p->iph->saddr;
+	dst = p->iph->daddr;
+	ports = *(const __u32 *)p->tcp; /* source, dest: the key's word 8 */
+	home = kha_ct_home4(src, dst, ports, pf.w);
+	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
+		struct kha_ct_slot *s;
+		const __u32 *x;
+
+		*idx = kha_flow_probe(home, i);
+		s = bpf_map_lookup_elem(&conntrack, idx);
+		if (!s)
+			return NULL;
+		x = (const __u32 *)&s->key;
+		if (s->stamp &&
+		    !((x[0] ^ src) | (x[4] ^ dst) | (x[8] ^ ports) |
+		      (x[9] ^ pf.w) | x[1] | x[2] | x[3] | x[5] | x[6] | x[7]))
+			return s;
+		if (!s->chain)
+			return NULL;
+	}
+	return NULL;
+}
+
 /* flow_claim() for the flow @k (@home: kha_ct_home(@k)); a new slot keyed. */
 static __always_inline struct kha_ct_slot *
 ct_claim(const struct kha_flow_key *k, __u32 home, __u32 now, __u32 *idx,

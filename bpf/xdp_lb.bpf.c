@@ -304,7 +304,6 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 SEC("xdp")
 int xdp_lb(struct xdp_md *ctx)
 {
-	struct kha_flow_key key = {};
 	struct kha_vip_key vkey = {};
 	struct kha_lb_config *cfg;
 	struct kha_ct_slot *ct = NULL;
@@ -345,8 +344,7 @@ int xdp_lb(struct xdp_md *ctx)
 		verdict = reply_translate(ctx, &p, cfg);
 		if (verdict != KHA_CONTINUE)
 			return verdict;
-		flow_key_of(&p, &key);
-		ct = ct_find(&key, &idx);
+		ct = ct_find_pkt(&p, &idx);
 	}
 	if (ct) {
 		if (p.bad)

@@ -200,6 +200,48 @@ static void test_home_inputs(void)
 	CU_ASSERT_EQUAL(kha_flow_probe(5, 3), 8);
 }
 
+/*
+ * The data plane hashes an established packet's fields with
+ * kha_ct_home4() instead of building a key (bpf/flows.h ct_find_pkt()):
+ * for every IPv4 key it must give kha_ct_home()'s value, bit for bit,
+ * with the ports and proto|family words read as the key stores them.
+ */
+static void test_home4(void)
+{
+	uint32_t x = 0x12345678u, bad = 0;
+
+	for (int n = 0; n < 100000; n++) {
+		struct kha_flow_key k = {};
+		const uint32_t *w = (const uint32_t *)&k;
+
+		x = x * 1664525u + 1013904223u;
+		k.src.v4 = x;
+		x = x * 1664525u + 1013904223u;
+		k.dst.v4 = x;
+		x = x * 1664525u + 1013904223u;
+		k.sport = (uint16_t)x;
+		k.dport = (uint16_t)(x >> 16);
+		k.proto = IPPROTO_TCP;
+		k.family = KHA_AF_INET;
+		if (kha_ct_home4(k.src.v4, k.dst.v4, w[8], w[9]) !=
+		    kha_ct_home(&k))
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	/* the fixed key of test_home_fixed(), its words spelled out */
+	{
+		struct kha_flow_key k = flow("10.1.0.1", 40000);
+		uint16_t ports[2] = { k.sport, k.dport };
+		uint8_t pf[4] = { IPPROTO_TCP, KHA_AF_INET, 0, 0 };
+		uint32_t pw, fw;
+
+		memcpy(&pw, ports, 4);
+		memcpy(&fw, pf, 4);
+		CU_ASSERT_EQUAL(kha_ct_home4(k.src.v4, k.dst.v4, pw, fw),
+				0x608be91du);
+	}
+}
+
 /* ---- conntrack ------------------------------------------------------ */
 
 static void test_ct_put_find(void)
@@ -550,6 +592,7 @@ static void test_map_mmap(void)
 static CU_TestInfo home_tests[] = {
 	{ "home slots: fixed values", test_home_fixed },
 	{ "home slots: local vs remote, inputs", test_home_inputs },
+	{ "home slots: the IPv4 shortcut equals the full hash", test_home4 },
 	CU_TEST_INFO_NULL,
 };
 
