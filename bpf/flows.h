@@ -70,6 +70,25 @@ static __always_inline void flow_touch(void *map, __u32 home)
 }
 
 /*
+ * An IPv4 flow key as its only nonzero words (kha_ct_home4()): 0 (src),
+ * 4 (dst), 8 (the two ports) and 9 (proto, family). Every key is zeroed
+ * before it is filled, so a slot holds this flow when these words match
+ * and the others are 0.
+ */
+struct ct_key4 {
+	__u32 src, dst, ports, pf;
+};
+
+static __always_inline int ct_key4_eq(const struct kha_flow_key *a,
+				      const struct ct_key4 *k)
+{
+	const __u32 *x = (const __u32 *)a;
+
+	return !((x[0] ^ k->src) | (x[4] ^ k->dst) | (x[8] ^ k->ports) |
+		 (x[9] ^ k->pf) | x[1] | x[2] | x[3] | x[5] | x[6] | x[7]);
+}
+
+/*
  * What a search looks for: a conntrack 5-tuple, or a local `snat` entry's
  * key (backend:bport -> client:port). One find and one claim serve both
  * tables; @map is a constant once inlined, so each table gets its own
@@ -77,6 +96,7 @@ static __always_inline void flow_touch(void *map, __u32 home)
  */
 struct flow_want {
 	const struct kha_flow_key *ct;
+	const struct ct_key4 *ct4; /* instead of @ct: a packet's own fields */
 	const struct kha_addr *backend;
 	const struct kha_addr *client;
 	__be16 bport;
@@ -101,7 +121,9 @@ static __always_inline int slot_is(void *map, void *slot,
 				   const struct flow_want *w)
 {
 	if (map == (void *)&conntrack)
-		return ct_key_eq(&((struct kha_ct_slot *)slot)->key, w->ct);
+		return w->ct4 ? ct_key4_eq(&((struct kha_ct_slot *)slot)->key,
+					   w->ct4) :
+				ct_key_eq(&((struct kha_ct_slot *)slot)->key, w->ct);
 	return snat_key_eq(slot, w->backend, w->bport, w->port, w->client);
 }
 
@@ -201,9 +223,9 @@ ct_find(const struct kha_flow_key *k, __u32 *idx)
 
 /*
  * ct_find() for the packet's own flow, with no key built on the stack:
- * the home from the packet's fields (kha_ct_home4()), each slot's key
- * compared word by word with them (an IPv4 key's other words are 0).
- * Every packet that is not a clean SYN pays this lookup.
+ * the home from the packet's fields (kha_ct_home4()), each slot compared
+ * with them (ct_key4_eq()). Every packet that is not a clean SYN pays
+ * this lookup.
  */
 static __always_inline struct kha_ct_slot *ct_find_pkt(const struct pkt *p,
 						       __u32 *idx)
@@ -214,31 +236,18 @@ static __always_inline struct kha_ct_slot *ct_find_pkt(const struct pkt *p,
 		};
 		__u32 w;
 	} pf = { .proto = IPPROTO_TCP, .family = KHA_AF_INET };
-	__u32 src, dst, ports, home;
+	struct flow_want w = {};
+	struct ct_key4 k;
 
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return NULL;
-	src = p->iph->saddr;
-	dst = p->iph->daddr;
-	ports = *(const __u32 *)p->tcp; /* source, dest: the key's word 8 */
-	home = kha_ct_home4(src, dst, ports, pf.w);
-	for (__u32 i = 0; i < KHA_FLOW_PROBES; i++) {
-		struct kha_ct_slot *s;
-		const __u32 *x;
-
-		*idx = kha_flow_probe(home, i);
-		s = bpf_map_lookup_elem(&conntrack, idx);
-		if (!s)
-			return NULL;
-		x = (const __u32 *)&s->key;
-		if (s->stamp &&
-		    !((x[0] ^ src) | (x[4] ^ dst) | (x[8] ^ ports) |
-		      (x[9] ^ pf.w) | x[1] | x[2] | x[3] | x[5] | x[6] | x[7]))
-			return s;
-		if (!s->chain)
-			return NULL;
-	}
-	return NULL;
+	k.src = p->iph->saddr;
+	k.dst = p->iph->daddr;
+	k.ports = *(const __u32 *)p->tcp; /* source, dest: the key's word 8 */
+	k.pf = pf.w;
+	w.ct4 = &k;
+	return flow_find(&conntrack, kha_ct_home4(k.src, k.dst, k.ports, k.pf),
+			 &w, idx);
 }
 
 /* flow_claim() for the flow @k (@home: kha_ct_home(@k)); a new slot keyed. */
