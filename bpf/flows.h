@@ -210,15 +210,139 @@ static __always_inline void *flow_claim(void *map, __u32 home,
 	return s;
 }
 
+/* ---- ct_syn: flows in their handshake ---------------------------- */
+
+/* A ct_syn entry stamped @stamp holds a flow that may not be taken @now. */
+static __always_inline int ct_syn_live(__u32 stamp, __u32 now)
+{
+	return stamp && now - stamp <= KHA_CT_SYN_TICKS;
+}
+
+/*
+ * A ct_syn search (kha_ct_syn_search()): in, the client flow (its
+ * 4-tuple, its home) and the time; out, its entry and the line's first
+ * free or expired one.
+ */
+struct syn_search {
+	__u32 home, now;
+	__be32 client, vip;
+	__be16 cport, vport;
+	__u32 idx;      /* out: the flow's entry */
+	__u32 cand;     /* out: a free, expired or moved entry; or
+			 * KHA_CT_SYN_SLOTS: none */
+	__u64 e;        /* out: the flow's entry's value */
+	__u64 cand_old; /* out: the candidate's value */
+};
+
+static __always_inline void syn_search_of(struct syn_search *q, __be32 client,
+					  __be16 cport, __be32 vip,
+					  __be16 vport, __u32 home, __u32 now)
+{
+	q->home = home;
+	q->now = now;
+	q->client = client;
+	q->cport = cport;
+	q->vip = vip;
+	q->vport = vport;
+	q->cand = KHA_CT_SYN_SLOTS;
+	q->e = 0;
+	q->cand_old = 0;
+}
+
+/*
+ * Search the ct_syn line of @q->home for @q's flow: 1 when an entry names
+ * a `snat` slot that holds exactly that flow (the entry's tag only
+ * narrows the search), else 0. A global function: the verifier checks
+ * its eight-way loop once, not at each of its five callers.
+ */
+__attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
+{
+	__u32 tag;
+
+	if (!q)
+		return 0;
+	tag = kha_ct_syn_tag(q->home);
+	q->cand = KHA_CT_SYN_SLOTS;
+	for (__u32 i = 0; i < KHA_CT_SYN_WAYS; i++) {
+		__u32 ix = kha_ct_syn_probe(q->home, i), sidx;
+		struct kha_snat_slot *s;
+		__u64 *ent, v;
+
+		ent = bpf_map_lookup_elem(&ct_syn, &ix);
+		if (!ent)
+			return 0;
+		v = *ent;
+		if (kha_ct_syn_stamp(v) && kha_ct_syn_etag(v) == tag) {
+			sidx = kha_ct_syn_sidx(v);
+			s = bpf_map_lookup_elem(&snat, &sidx);
+			if (s && s->stamp && s->client.v4 == q->client &&
+			    s->client_port == q->cport && s->vip.v4 == q->vip &&
+			    s->vip_port == q->vport) {
+				q->idx = ix;
+				q->e = v;
+				return 1;
+			}
+		}
+		if (q->cand == KHA_CT_SYN_SLOTS &&
+		    (kha_ct_syn_moved(v) ||
+		     !ct_syn_live(kha_ct_syn_stamp(v), q->now))) {
+			q->cand = ix;
+			q->cand_old = v;
+		}
+	}
+	return 0;
+}
+
+/* The `snat` slot of the flow kha_ct_syn_search() found. */
+static __always_inline struct kha_snat_slot *
+syn_found_snat(const struct syn_search *q)
+{
+	__u32 sidx = kha_ct_syn_sidx(q->e);
+
+	return bpf_map_lookup_elem(&snat, &sidx);
+}
+
+/* Entry @idx from @old to @v, unless another CPU changed it: 0 on success */
+static __always_inline int ct_syn_set(__u32 idx, __u64 old, __u64 v)
+{
+	__u64 *ent = bpf_map_lookup_elem(&ct_syn, &idx);
+
+	if (!ent || __sync_val_compare_and_swap(ent, old, v) != old)
+		return -1;
+	return 0;
+}
+
 /* ---- conntrack ---------------------------------------------------- */
 
-/* The flow's slot, or NULL. @idx: its index. */
+/*
+ * The flow's slot, or NULL. @idx: its index. (A flow still in its
+ * handshake has none: its state is its `snat` slot, see ct_syn.)
+ */
 static __always_inline struct kha_ct_slot *
 ct_find(const struct kha_flow_key *k, __u32 *idx)
 {
 	struct flow_want w = { .ct = k };
 
 	return flow_find(&conntrack, kha_ct_home(k), &w, idx);
+}
+
+/* The packet's flow key as struct ct_key4; -1 if its TCP header is short. */
+static __always_inline int ct_key4_of(const struct pkt *p, struct ct_key4 *k)
+{
+	union {
+		struct {
+			__u8 proto, family, pad[2];
+		};
+		__u32 w;
+	} pf = { .proto = IPPROTO_TCP, .family = KHA_AF_INET };
+
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return -1;
+	k->src = p->iph->saddr;
+	k->dst = p->iph->daddr;
+	k->ports = *(const __u32 *)p->tcp; /* source, dest: the key's word 8 */
+	k->pf = pf.w;
+	return 0;
 }
 
 /*
@@ -230,21 +354,11 @@ ct_find(const struct kha_flow_key *k, __u32 *idx)
 static __always_inline struct kha_ct_slot *ct_find_pkt(const struct pkt *p,
 						       __u32 *idx)
 {
-	union {
-		struct {
-			__u8 proto, family, pad[2];
-		};
-		__u32 w;
-	} pf = { .proto = IPPROTO_TCP, .family = KHA_AF_INET };
 	struct flow_want w = {};
 	struct ct_key4 k;
 
-	if ((void *)(p->tcp + 1) > p->data_end)
+	if (ct_key4_of(p, &k))
 		return NULL;
-	k.src = p->iph->saddr;
-	k.dst = p->iph->daddr;
-	k.ports = *(const __u32 *)p->tcp; /* source, dest: the key's word 8 */
-	k.pf = pf.w;
 	w.ct4 = &k;
 	return flow_find(&conntrack, kha_ct_home4(k.src, k.dst, k.ports, k.pf),
 			 &w, idx);
@@ -326,17 +440,16 @@ static __always_inline __u32 snat_hold(__u32 flags)
  * closes connections fast (one request per connection) runs a backend's
  * range out in range / 60 s connections a second, or range / 3 s.
  */
-__attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
-						    __u32 idx, __u32 now,
-						    __u32 opt_off,
-						    __u32 opt_len)
+static __always_inline int snat_tw_reusable(struct xdp_md *ctx, __u32 idx,
+					    __u32 now, __u32 opt_off,
+					    __u32 opt_len)
 {
 	struct kha_snat_slot *s;
 	struct kha_snat_tw *r;
 	__u32 last, syn_ts = 0;
 
-	/* a global function: the verifier checks it once, not in each of
-	 * the claim's retries (xdp_lb's load time, see kha_tcp_tsval()) */
+	/* inlined in kha_snat_open(), a global function the verifier checks
+	 * once (xdp_lb's load time, see kha_tcp_tsval()) */
 	s = bpf_map_lookup_elem(&snat, &idx);
 	r = bpf_map_lookup_elem(&snat_tw, &idx);
 	if (!s || !r ||
@@ -356,7 +469,7 @@ __attribute__((noinline)) int kha_snat_tw_reusable(struct xdp_md *ctx,
  * Claim a remote entry's slot (@home: its kha_snat_home()): NULL when the
  * slot holds a live flow (this port's or another) that may not be taken:
  * every live one, except a closed one the backend would let the SYN reuse
- * by its timestamp (kha_snat_tw_reusable(); @opt_off, @opt_len: its
+ * by its timestamp (snat_tw_reusable(); @opt_off, @opt_len: its
  * TCP options in @ctx's packet). Else the
  * slot, stamped @now, and in *old the stamp it had: nonzero when it held
  * a dead or reused flow, whose forward state the caller must let go
@@ -375,7 +488,7 @@ snat_take_remote(__u32 home, __u32 now, __u32 *idx, __u32 *old,
 		return NULL;
 	st = s->stamp;
 	if (stamp_live(st, now) &&
-	    !kha_snat_tw_reusable(ctx, *idx, now, opt_off, opt_len))
+	    !snat_tw_reusable(ctx, *idx, now, opt_off, opt_len))
 		return NULL;
 	if (__sync_val_compare_and_swap(&s->stamp, st, now) != st)
 		return NULL;

@@ -124,6 +124,8 @@ static __always_inline int icmp_translate(struct xdp_md *ctx, struct pkt *p)
 
 	/* the same key shape is the client's flow seen from the VIP */
 	ct = ct_find(&key, &idx);
+	if (!ct) /* a flow in its handshake */
+		ct = ct_syn_state(&key);
 	be = ct ? ct_backend(ct) : NULL;
 	if (be && p->iph->daddr == q.ip->saddr) {
 		if (q.l4_quoted < 8)

@@ -74,6 +74,19 @@ struct {
 } snat SEC(".maps");
 
 /*
+ * ct_syn: flows between their SYN and the next packet of either side,
+ * 64-bit entries that name their `snat` slot (headers/kha_abi.h,
+ * "ct_syn"): 64 KiB, small enough to stay cached.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KHA_CT_SYN_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} ct_syn SEC(".maps");
+
+/*
  * The next SNAT port to try, per CPU and backend id: an offset into the
  * VIP's range, plus 1 (0: not started). Ports are handed out in order so
  * that a backend's claims walk consecutive `snat` slots (kha_snat_home());

@@ -472,19 +472,26 @@ static __always_inline void stamp_touch(__u32 *stamp, __u32 now, __u32 close)
 
 /* The flow's `snat` slot, if it still is the flow's. */
 static __always_inline struct kha_snat_slot *
-snat_owned(const struct pkt *p, const struct kha_ct_slot *ct)
+snat_owned_by(const struct kha_ct_slot *ct, __be32 client, __be16 cport)
 {
 	struct kha_snat_slot *s;
 	__u32 idx = ct->snat_slot;
 
 	s = bpf_map_lookup_elem(&snat, &idx);
 	if (!s || !s->stamp || s->backend_id != ct->backend_id ||
-	    s->client.v4 != p->iph->saddr || s->client_port != p->tcp->source)
+	    s->client.v4 != client || s->client_port != cport)
 		return NULL;
 	if (ct->snat_port ? s->port != ct->snat_port :
 			    !(s->flags & KHA_SNAT_F_LOCAL))
 		return NULL;
 	return s;
+}
+
+/* The flow's `snat` slot, if it still is the flow's: @p is the client's. */
+static __always_inline struct kha_snat_slot *
+snat_owned(const struct pkt *p, const struct kha_ct_slot *ct)
+{
+	return snat_owned_by(ct, p->iph->saddr, p->tcp->source);
 }
 
 /* The conntrack slot of the client flow a `snat` slot names, or NULL. */
@@ -564,7 +571,13 @@ static __always_inline void snat_release(const struct pkt *p,
  * flow (the backend answers it with a reset) rather than one sent with a
  * port another flow now owns.
  */
-static __always_inline void snat_reclaimed(const struct pkt *p,
+/* A new flow's 4-tuple, as its `snat` slot will name it. */
+struct flow4 {
+	__be32 client, vip;
+	__be16 cport, vport;
+};
+
+static __always_inline void snat_reclaimed(const struct flow4 *f,
 					   const struct kha_snat_slot *s,
 					   __u32 idx, __u32 ost, __u32 now)
 {
@@ -577,9 +590,8 @@ static __always_inline void snat_reclaimed(const struct pkt *p,
 		return;
 	/* the old flow is this SYN's own 4-tuple, reopened (ct_reopen()):
 	 * its conntrack slot is the one being rewritten now */
-	if (p->tcp && (void *)(p->tcp + 1) <= p->data_end &&
-	    s->client.v4 == p->iph->saddr && s->vip.v4 == p->iph->daddr &&
-	    s->client_port == p->tcp->source && s->vip_port == p->tcp->dest)
+	if (s->client.v4 == f->client && s->vip.v4 == f->vip &&
+	    s->client_port == f->cport && s->vip_port == f->vport)
 		return;
 	ct = ct_of_snat(s, &cidx);
 	if (ct && ct->snat_slot == idx && ct->snat_port)
@@ -687,14 +699,13 @@ static __always_inline __be16 snat_port_at(struct snat_range r, __u32 off)
 static __always_inline struct kha_snat_slot *
 snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
 	   __u32 off0, __u32 *cur, __u32 home0, __u32 now, __u32 *idx,
-	   __be16 *port, __u32 *old, struct xdp_md *ctx, const struct pkt *p)
+	   __be16 *port, __u32 *old, struct xdp_md *ctx, __u32 opt_off,
+	   __u32 opt_len)
 {
 	struct snat_range r = snat_range_of(cfg);
 	struct kha_snat_slot *s;
-	__u32 home = home0, opt_off = 0, opt_len = 0, off = off0;
+	__u32 home = home0, off = off0;
 
-	/* the SYN's TCP options, read only for a port a live flow holds */
-	tcp_opts_at(p, &opt_off, &opt_len);
 	for (int i = 0; i < KHA_SNAT_RETRIES; i++) {
 		if (i) {
 			if (i < KHA_SNAT_SEQ_TRIES)
@@ -714,6 +725,76 @@ snat_claim(const struct kha_lb_config *cfg, const struct kha_backend *be,
 		}
 	}
 	return NULL;
+}
+
+/*
+ * What kha_snat_open() needs: the new flow (its 4-tuple, backend, the
+ * time, its SYN's TCP options in the packet, the first SNAT candidate)
+ * and what it gives back.
+ */
+struct snat_open {
+	struct flow4 f;
+	__u32 backend_id, now, soff, shome, opt_off, opt_len;
+	__u32 sidx;  /* out: the flow's `snat` slot */
+	__be16 port; /* out: its SNAT port (a local flow: the client's) */
+	__u16 why;   /* out, on failure: the drop reason */
+};
+
+/*
+ * The reverse slot of a new flow, claimed and filled: a SNAT port (remote
+ * backend) or the local stack's reply key (local backend). 0, or -1 with
+ * @r->why. A global function: the verifier checks the port claim's
+ * retries once, not on each path that opens a flow (a SYN's and the
+ * others, whose forward state differs).
+ */
+__attribute__((noinline)) int kha_snat_open(struct xdp_md *ctx,
+					     struct snat_open *r)
+{
+	struct kha_addr client = {};
+	struct kha_lb_config *cfg;
+	struct kha_backend *be;
+	struct kha_snat_slot *s;
+	__u32 zero = 0, id, ost = 0, *cur;
+
+	if (!r)
+		return -1;
+	id = r->backend_id;
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	be = bpf_map_lookup_elem(&backends, &id);
+	r->why = KHA_R_ct_insert_fail;
+	if (!cfg || !be)
+		return -1;
+	client.v4 = r->f.client;
+	if (be->flags & KHA_BE_F_LOCAL) {
+		s = snat_take_local(&be->addr, be->port, r->f.cport, &client,
+				    r->now, &r->sidx);
+		if (!s)
+			return -1;
+		s->flags = KHA_SNAT_F_LOCAL;
+		r->port = r->f.cport;
+	} else {
+		cur = bpf_map_lookup_elem(&snat_cursor, &id);
+		s = snat_claim(cfg, be, r->soff, cur, r->shome, r->now,
+			       &r->sidx, &r->port, &ost, ctx, r->opt_off,
+			       r->opt_len);
+		if (!s) {
+			r->why = KHA_R_drop_snat_exhausted;
+			return -1;
+		}
+		if (ost)
+			snat_reclaimed(&r->f, s, r->sidx, ost, r->now);
+		s->flags = 0;
+	}
+	s->backend_id = id;
+	s->backend = be->addr;
+	s->client = client;
+	__builtin_memset(&s->vip, 0, sizeof(s->vip));
+	s->vip.v4 = r->f.vip;
+	s->backend_port = be->port;
+	s->port = r->port;
+	s->client_port = r->f.cport;
+	s->vip_port = r->f.vport;
+	return 0;
 }
 
 /*
@@ -746,6 +827,237 @@ static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 osidx,
 	} else {
 		os->stamp = 0;
 	}
+}
+
+/*
+ * Per CPU, for a flow in its handshake: the state a packet of it is sent
+ * by, a conntrack slot that is in no table (and the SYN's ct_syn search).
+ * A map, not the stack, which the rest of the program needs.
+ */
+/* What kha_ct_move() moves: a flow's key, `snat` slot and ct_syn entry. */
+struct syn_move {
+	struct kha_flow_key key;
+	__u32 sidx, nidx, now;
+	__u32 idx; /* out: its conntrack slot */
+	__u64 e;   /* its ct_syn entry's value */
+};
+
+struct syn_scratch {
+	struct kha_ct_slot ct;
+	struct syn_search q;
+	struct syn_move mv;
+	struct snat_open op;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syn_scratch);
+} syn_scratch SEC(".maps");
+
+static __always_inline struct syn_scratch *syn_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&syn_scratch, &zero);
+}
+
+/* The VIP id of the flow whose `snat` slot is @s: its backend's. */
+static __always_inline __u32 snat_vip_id(const struct kha_snat_slot *s)
+{
+	__u32 id = s->backend_id;
+	struct kha_backend *be = bpf_map_lookup_elem(&backends, &id);
+
+	return be ? be->vip_id : 0;
+}
+
+/*
+ * A conntrack slot's state (all but stamp, chain and key) for the flow
+ * whose `snat` slot is @s (@sidx): a flow in its handshake has no other
+ * (headers/kha_abi.h, "ct_syn").
+ */
+static __always_inline void ct_fill_from_snat(struct kha_ct_slot *ct,
+					      const struct kha_snat_slot *s,
+					      __u32 sidx, __u32 vip_id)
+{
+	ct->flags = 0;
+	ct->backend_id = s->backend_id;
+	ct->backend_port = s->backend_port;
+	ct->snat_port = s->flags & KHA_SNAT_F_LOCAL ? 0 : s->port;
+	ct->vip_id = vip_id;
+	ct->close = s->flags & KHA_SNAT_F_CLOSE_MASK;
+	ct->snat_slot = sidx;
+	ct->be_tag = kha_addr_tag(&s->backend);
+}
+
+/*
+ * Move the flow @m->key, in its handshake (its `snat` slot @m->sidx; its
+ * ct_syn entry @m->nidx, value @m->e), to conntrack, where it lives from
+ * now on: this packet pays for the conntrack slot, a cold line, which the
+ * SYN did not (docs/datapath.md, "Handshake table"). A conntrack slot
+ * that already holds this 5-tuple is an older connection the SYN
+ * reopened: its port is let go as ct_reopen() lets a closed flow's go.
+ * 0 and the slot in @m->idx; -1 when conntrack has no slot for it
+ * (counted): the flow stays in ct_syn and the next packet tries again. A
+ * global function: the verifier checks the claim once, not at each of
+ * the three places a flow moves from.
+ */
+__attribute__((noinline)) int kha_ct_move(struct syn_move *m)
+{
+	struct kha_snat_slot *s, *os;
+	struct kha_ct_slot *ct;
+	int existing = 0;
+	__u32 sidx;
+
+	if (!m)
+		return -1;
+	sidx = m->sidx;
+	s = bpf_map_lookup_elem(&snat, &sidx);
+	if (!s)
+		return -1;
+	ct = ct_claim(&m->key, kha_ct_home(&m->key), m->now, &m->idx,
+		      &existing);
+	if (!ct) {
+		kha_count(KHA_R_ct_insert_fail);
+		return -1;
+	}
+	if (existing) {
+		os = snat_owned_by(ct, m->key.src.v4, m->key.sport);
+		if (os && ct->snat_slot != sidx)
+			ct_reopen(os, ct->snat_slot, m->now);
+		ct->stamp = m->now;
+	}
+	ct_fill_from_snat(ct, s, sidx, snat_vip_id(s));
+	ct_syn_set(m->nidx, m->e, m->e | KHA_CT_SYN_MOVED);
+	kha_count(KHA_R_ct_promoted);
+	return 0;
+}
+
+/* The flow @sc->q found, with its key @sc->mv.key: moved, its slot. */
+static __always_inline struct kha_ct_slot *ct_move(struct syn_scratch *sc)
+{
+	sc->mv.sidx = kha_ct_syn_sidx(sc->q.e);
+	sc->mv.nidx = sc->q.idx;
+	sc->mv.e = sc->q.e;
+	sc->mv.now = sc->q.now;
+	if (kha_ct_move(&sc->mv))
+		return NULL;
+	return bpf_map_lookup_elem(&conntrack, &sc->mv.idx);
+}
+
+/*
+ * The client's packet @p (not a SYN) of a flow that may be in its
+ * handshake: the flow's conntrack slot once moved (ct_move()), or a
+ * copy (syn_scratch) filled from its `snat` slot when conntrack has no
+ * room, or NULL when ct_syn has no live entry of the flow.
+ */
+static __always_inline struct kha_ct_slot *ct_promote(const struct pkt *p)
+{
+	struct syn_scratch *sc = syn_scratch_get();
+	struct kha_snat_slot *s;
+	struct kha_ct_slot *ct;
+	struct ct_key4 k;
+
+	if (!sc || ct_key4_of(p, &k))
+		return NULL;
+	syn_search_of(&sc->q, k.src, p->tcp->source, k.dst, p->tcp->dest,
+		      kha_ct_home4(k.src, k.dst, k.ports, k.pf),
+		      flow_ticks(coarse_now()));
+	if (!kha_ct_syn_search(&sc->q) || kha_ct_syn_moved(sc->q.e) ||
+	    !ct_syn_live(kha_ct_syn_stamp(sc->q.e), sc->q.now))
+		return NULL;
+	s = syn_found_snat(&sc->q);
+	if (!s)
+		return NULL;
+	__builtin_memset(&sc->mv.key, 0, sizeof(sc->mv.key));
+	flow_key_of(p, &sc->mv.key);
+	ct = ct_move(sc);
+	if (ct)
+		return ct;
+	ct_fill_from_snat(&sc->ct, s, kha_ct_syn_sidx(sc->q.e),
+			  snat_vip_id(s));
+	sc->ct.stamp = sc->q.now;
+	return &sc->ct;
+}
+
+/*
+ * A flow just recorded in conntrack (@key, its `snat` slot @sidx): note it
+ * in ct_syn as moved, when its line has room, so that a late SYN of it
+ * finds it there and looks in conntrack instead of opening a new flow.
+ */
+static __always_inline void ct_syn_note_moved(const struct kha_flow_key *key,
+					      __u32 home, __u32 sidx,
+					      __u32 now)
+{
+	struct syn_scratch *sc = syn_scratch_get();
+	__u64 v = kha_ct_syn_entry(now, kha_ct_syn_tag(home), sidx) |
+		  KHA_CT_SYN_MOVED;
+
+	if (!sc)
+		return;
+	syn_search_of(&sc->q, key->src.v4, key->sport, key->dst.v4,
+		      key->dport, home, now);
+	if (kha_ct_syn_search(&sc->q))
+		ct_syn_set(sc->q.idx, sc->q.e, v);
+	else if (sc->q.cand < KHA_CT_SYN_SLOTS)
+		ct_syn_set(sc->q.cand, sc->q.cand_old, v);
+}
+
+/*
+ * The state of the flow @key if it is in its handshake (a copy in
+ * syn_scratch, filled from its `snat` slot), else NULL.
+ */
+static __always_inline struct kha_ct_slot *
+ct_syn_state(const struct kha_flow_key *key)
+{
+	struct syn_search q = {};
+	struct syn_scratch *sc;
+	struct kha_snat_slot *s;
+	__u32 now = flow_ticks(coarse_now());
+
+	syn_search_of(&q, key->src.v4, key->sport, key->dst.v4, key->dport,
+		      kha_ct_home(key), now);
+	if (!kha_ct_syn_search(&q) || kha_ct_syn_moved(q.e) ||
+	    !ct_syn_live(kha_ct_syn_stamp(q.e), now))
+		return NULL;
+	s = syn_found_snat(&q);
+	sc = syn_scratch_get();
+	if (!s || !sc)
+		return NULL;
+	ct_fill_from_snat(&sc->ct, s, kha_ct_syn_sidx(q.e), snat_vip_id(s));
+	sc->ct.stamp = now;
+	return &sc->ct;
+}
+
+/*
+ * The backend's SYN-ACK through @s (slot @sidx): its flow moves now, so
+ * that conntrack holds it before the client's ACK comes, which would
+ * otherwise find an older flow of the same 4-tuple there first (a SYN on
+ * a live flow opens a new one: the client has let the old one go).
+ */
+static __always_inline void ct_promote_synack(const struct kha_snat_slot *s,
+					      __u32 sidx, __u32 now)
+{
+	struct syn_scratch *sc = syn_scratch_get();
+	struct kha_flow_key *key;
+
+	if (!sc)
+		return;
+	key = &sc->mv.key;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->src = s->client;
+	key->dst = s->vip;
+	key->sport = s->client_port;
+	key->dport = s->vip_port;
+	key->proto = IPPROTO_TCP;
+	key->family = KHA_AF_INET;
+	syn_search_of(&sc->q, s->client.v4, s->client_port, s->vip.v4,
+		      s->vip_port, kha_ct_home(key), now);
+	if (kha_ct_syn_search(&sc->q) && kha_ct_syn_sidx(sc->q.e) == sidx &&
+	    !kha_ct_syn_moved(sc->q.e) &&
+	    ct_syn_live(kha_ct_syn_stamp(sc->q.e), now))
+		ct_move(sc);
 }
 
 #endif /* KHA_BPF_NAT_H */

@@ -113,6 +113,8 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 		close = nclose;
 	}
 	stamp_touch(&s->stamp, now, close);
+	if (p->tcp->syn && p->tcp->ack) /* the SYN-ACK: see ct_promote_synack() */
+		ct_promote_synack(s, idx, now);
 	rewrite_tcp4(p, s->vip.v4, s->client.v4, s->vip_port, s->client_port);
 	id = s->backend_id;
 	verdict = forward_client(ctx, p, now_ns);
@@ -174,32 +176,37 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
  * A new flow (or one whose backend left): pick a backend from the Maglev
  * table, claim the NAT state, record the flow, send. @old: the flow's
  * conntrack slot when its backend left (re-selected in place), else NULL.
+ * @syn: a clean SYN, whose flow is recorded in ct_syn (its `snat` slot
+ * and an entry that finds it) rather than conntrack, until the handshake
+ * is through (headers/kha_abi.h, "ct_syn"); syn_scratch then holds the
+ * state the packet is sent by.
  */
 static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 				    const struct kha_lb_config *cfg,
 				    const struct kha_vip *vip,
-				    struct kha_ct_slot *old)
+				    struct kha_ct_slot *old, int syn)
 {
+	struct syn_scratch *sc = NULL;
+	struct kha_ct_slot *tmp = NULL;
 	struct kha_flow_key key = {};
 	struct kha_snat_slot *s, *os = NULL;
-	struct kha_addr client = {};
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
-	__u32 backend_id = 0, now, idx, sidx, ost = 0, home = 0, shome = 0;
-	__u32 osidx = 0, soff = 0, *scur = NULL;
-	__be16 port = 0;
-	__u64 now_ns;
+	__u32 backend_id = 0, now, idx, sidx, home = 0, shome = 0;
+	__u32 osidx = 0, soff = 0, *scur = NULL, nidx = KHA_CT_SYN_SLOTS;
+	__u64 now_ns, ne = 0, nold = 0;
 	int existing = 0, reopen = 0;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
 		snat_release(p, old);
 	}
-	/* three cache misses at once: see flow_touch() */
+	/* the misses at once: see flow_touch() (ct_syn is cached) */
 	if (!ct) {
 		flow_key_of(p, &key);
 		home = kha_ct_home(&key);
-		flow_touch(&conntrack, home);
+		if (!syn)
+			flow_touch(&conntrack, home);
 	}
 	be = select_backend(cfg, vip->vip_id, p->iph->saddr, &backend_id);
 	if (!be) {
@@ -221,14 +228,57 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	now = flow_ticks(now_ns);
 
 	/*
-	 * The forward slot first. A SYN nobody looked up learns here whether
+	 * The forward state first. A SYN nobody looked up learns here whether
 	 * its flow exists: a flow that does keeps its backend and port when
 	 * it still may, exactly as established() would have kept it (a
 	 * retransmitted SYN). A flow that is closing, closed or expired is
 	 * reopened: the SYN is a new connection on a reused client port and
 	 * gets a fresh port, the old one is let go (ct_reopen()). A flow
-	 * whose backend left is re-selected.
+	 * whose backend left is re-selected. A SYN looks in ct_syn only: a
+	 * flow already in conntrack is let go when the new one moves there
+	 * (ct_move()).
 	 */
+	if (!ct && syn)
+		sc = syn_scratch_get();
+	if (sc) {
+		tmp = &sc->ct;
+		syn_search_of(&sc->q, p->iph->saddr, p->tcp->source,
+			      p->iph->daddr, p->tcp->dest, home, now);
+		if (kha_ct_syn_search(&sc->q) && kha_ct_syn_moved(sc->q.e))
+			sc = NULL; /* a late SYN of a moved flow: conntrack */
+		else if (sc->q.e)
+			os = syn_found_snat(&sc->q);
+	}
+	if (sc) {
+		nidx = sc->q.cand;
+		nold = sc->q.cand_old;
+		if (os) {
+			struct kha_backend *obe;
+
+			ne = sc->q.e;
+			idx = sc->q.idx;
+			osidx = kha_ct_syn_sidx(ne);
+			ct_fill_from_snat(tmp, os, osidx, vip->vip_id);
+			tmp->stamp = now;
+			obe = ct_backend(tmp);
+			reopen = (os->flags & KHA_SNAT_F_CLOSE_MASK) ||
+				 !ct_syn_live(kha_ct_syn_stamp(ne), now);
+			if (!reopen && obe) {
+				/* its entry lives on from this SYN */
+				ct_syn_set(idx, ne, kha_ct_syn_entry(
+					now, kha_ct_syn_tag(home), osidx));
+				return to_backend(ctx, p, tmp, obe, 0, now_ns);
+			}
+			if (!reopen)
+				kha_count(KHA_R_reselect);
+			nidx = idx; /* the flow starts over in its entry */
+			nold = ne;
+		}
+		if (nidx < KHA_CT_SYN_SLOTS)
+			ct = tmp;
+		else
+			kha_count(KHA_R_ct_syn_full);
+	}
 	if (!ct) {
 		ct = ct_claim(&key, home, now, &idx, &existing);
 		if (!ct)
@@ -248,30 +298,33 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			ct->stamp = now;
 		}
 	}
-	ct->flags = 0;
-	ct->close = 0;
 
 	/* the reverse slot: a SNAT port, or the local stack's reply key */
-	client.v4 = p->iph->saddr;
-	if (be->flags & KHA_BE_F_LOCAL) {
-		s = snat_take_local(&be->addr, be->port, p->tcp->source,
-				    &client, now, &sidx);
-		if (!s) {
-			ct->stamp = 0;
-			return drop(KHA_R_ct_insert_fail);
-		}
-		s->flags = KHA_SNAT_F_LOCAL;
-		port = p->tcp->source;
-	} else {
-		s = snat_claim(cfg, be, soff, scur, shome, now, &sidx, &port,
-			       &ost, ctx, p);
-		if (!s) {
-			ct->stamp = 0;
-			return drop(KHA_R_drop_snat_exhausted);
-		}
-		if (ost)
-			snat_reclaimed(p, s, sidx, ost, now);
-		s->flags = 0;
+	if (!sc)
+		sc = syn_scratch_get();
+	if (!sc) {
+		ct->stamp = 0;
+		return drop(KHA_R_ct_insert_fail);
+	}
+	sc->op.f.client = p->iph->saddr;
+	sc->op.f.vip = p->iph->daddr;
+	sc->op.f.cport = p->tcp->source;
+	sc->op.f.vport = p->tcp->dest;
+	sc->op.backend_id = backend_id;
+	sc->op.now = now;
+	sc->op.soff = soff;
+	sc->op.shome = shome;
+	/* the SYN's TCP options, read only for a port a live flow holds */
+	tcp_opts_at(p, &sc->op.opt_off, &sc->op.opt_len);
+	if (kha_snat_open(ctx, &sc->op)) {
+		ct->stamp = 0;
+		return drop(sc->op.why);
+	}
+	sidx = sc->op.sidx;
+	s = bpf_map_lookup_elem(&snat, &sidx);
+	if (!s) {
+		ct->stamp = 0;
+		return drop(KHA_R_ct_insert_fail);
 	}
 	/*
 	 * The old flow's port is let go only now, so a reopened flow never
@@ -283,21 +336,17 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		else
 			os->stamp = 0;
 	}
-	s->backend_id = backend_id;
-	s->backend = be->addr;
-	s->client = client;
-	s->vip.v4 = p->iph->daddr;
-	s->backend_port = be->port;
-	s->port = port;
-	s->client_port = p->tcp->source;
-	s->vip_port = p->tcp->dest;
-
-	ct->backend_id = backend_id;
-	ct->backend_port = be->port;
-	ct->snat_port = be->flags & KHA_BE_F_LOCAL ? 0 : port;
-	ct->vip_id = vip->vip_id;
-	ct->be_tag = kha_addr_tag(&be->addr);
-	ct->snat_slot = sidx;
+	if (tmp && ct == tmp &&
+	    ct_syn_set(nidx, nold,
+		       kha_ct_syn_entry(now, kha_ct_syn_tag(home), sidx))) {
+		/* another CPU took the entry this instant (two SYNs of one
+		 * line at once): let go, the client sends the SYN again */
+		s->stamp = 0;
+		return drop(KHA_R_ct_insert_fail);
+	}
+	ct_fill_from_snat(ct, s, sidx, vip->vip_id);
+	if (ct != tmp)
+		ct_syn_note_moved(&ct->key, kha_ct_home(&ct->key), sidx, now);
 	return to_backend(ctx, p, ct, be, 1, now_ns);
 }
 
@@ -311,7 +360,8 @@ int xdp_lb(struct xdp_md *ctx)
 	const struct kha_vip *vip;
 	struct pkt p;
 	__u32 zero = 0, idx;
-	int verdict;
+	int verdict, syn;
+	__u64 now_ns;
 
 	/* Ethernet / IPv4 / TCP or ICMP; everything else is the kernel's */
 	verdict = parse_packet(ctx, &p);
@@ -339,8 +389,9 @@ int xdp_lb(struct xdp_md *ctx)
 	 * drained (weight 0: no longer in the ring); if it is gone the flow
 	 * is re-selected.
 	 */
-	if (p.bad || (void *)(p.tcp + 1) > p.data_end || !p.tcp->syn ||
-	    p.tcp->ack || p.tcp->rst) {
+	syn = !p.bad && (void *)(p.tcp + 1) <= p.data_end && p.tcp->syn &&
+	      !p.tcp->ack && !p.tcp->rst;
+	if (!syn) {
 		verdict = reply_translate(ctx, &p, cfg);
 		if (verdict != KHA_CONTINUE)
 			return verdict;
@@ -349,9 +400,25 @@ int xdp_lb(struct xdp_md *ctx)
 	if (ct) {
 		if (p.bad)
 			return drop_bad(&p);
-		be = ct_backend(ct);
+		now_ns = coarse_now();
+		/*
+		 * A closing, closed or expired flow: a SYN may have reopened
+		 * its 4-tuple since, whose flow is in ct_syn until this, the
+		 * client's next packet, moves it here (ct_promote()).
+		 */
+		be = NULL;
+		if (!ct->close && !(ct->flags & KHA_CT_F_CLOSING) &&
+		    stamp_live(ct->stamp, flow_ticks(now_ns)))
+			be = ct_backend(ct);
+		if (!be) { /* also a flow whose backend left */
+			struct kha_ct_slot *n = ct_promote(&p);
+
+			if (n)
+				ct = n;
+			be = ct_backend(ct);
+		}
 		if (be)
-			return to_backend(ctx, &p, ct, be, 0, coarse_now());
+			return to_backend(ctx, &p, ct, be, 0, now_ns);
 	}
 
 	/* not for a VIP: SSH, :6443, VRRP... untouched */
@@ -365,6 +432,17 @@ int xdp_lb(struct xdp_md *ctx)
 	if (p.bad)
 		return drop_bad(&p);
 
+	/* the client's first packet after its SYN: the flow is in ct_syn */
+	if (!ct && !syn) {
+		ct = ct_promote(&p);
+		if (ct) {
+			be = ct_backend(ct);
+			if (be)
+				return to_backend(ctx, &p, ct, be, 0,
+						  coarse_now());
+		}
+	}
+
 	/* a new flow, or one whose backend is gone */
-	return new_flow(ctx, &p, cfg, vip, ct);
+	return new_flow(ctx, &p, cfg, vip, ct, syn);
 }

@@ -211,6 +211,70 @@ struct kha_flow_key {
 #ifndef KHA_FLOW_PROBES
 #define KHA_FLOW_PROBES 8
 #endif
+
+/*
+ * `ct_syn`: the flows whose handshake is not through yet, in a table small
+ * enough to stay in the CPU's cache, so a SYN touches no cold line
+ * (docs/datapath.md, "Handshake table"). A SYN's flow has its `snat` slot
+ * (which names client, VIP, backend and port: everything conntrack would
+ * hold) and an entry here that finds it; the backend's SYN-ACK, or the
+ * client's next packet, moves the flow to `conntrack`. An entry is 64
+ * bits: the low word its stamp (0: free), the high word a tag (high bits
+ * of kha_ct_home()) above the `snat` slot's index, and a top bit set
+ * once the flow has moved (KHA_CT_SYN_MOVED). A flow's entry is one of
+ * the KHA_CT_SYN_WAYS of its home's cache line; it is live for
+ * KHA_CT_SYN_TICKS after its flow's last SYN (SYN retransmits come 1, 3
+ * and 7 s after the first), then free. A moved entry may be taken by a
+ * new flow at once; until then a late SYN of its flow finds it and looks
+ * in `conntrack`, as every SYN did before. So does a SYN that finds its
+ * line all live.
+ *
+ * 8192 entries: 64 KiB.
+ */
+#ifndef KHA_CT_SYN_SLOTS
+#define KHA_CT_SYN_SLOTS (1u << 13)
+#endif
+#define KHA_CT_SYN_WAYS 8 /* entries in a 64-byte line */
+#define KHA_CT_SYN_SIDX_BITS 20
+_Static_assert(KHA_FLOW_SLOTS <= (1u << KHA_CT_SYN_SIDX_BITS),
+	       "a snat slot index fits a ct_syn entry");
+
+#define KHA_CT_SYN_MOVED (1ull << 63) /* the flow is in conntrack now */
+
+static inline __u64 kha_ct_syn_entry(__u32 stamp, __u32 tag, __u32 sidx)
+{
+	return ((__u64)((tag << KHA_CT_SYN_SIDX_BITS) | sidx) << 32) | stamp;
+}
+
+static inline int kha_ct_syn_moved(__u64 e)
+{
+	return !!(e & KHA_CT_SYN_MOVED);
+}
+
+static inline __u32 kha_ct_syn_stamp(__u64 e)
+{
+	return (__u32)e;
+}
+
+static inline __u32 kha_ct_syn_etag(__u64 e)
+{
+	return ((__u32)(e >> 32) & 0x7fffffffu) >> KHA_CT_SYN_SIDX_BITS;
+}
+
+static inline __u32 kha_ct_syn_sidx(__u64 e)
+{
+	return (__u32)(e >> 32) & ((1u << KHA_CT_SYN_SIDX_BITS) - 1);
+}
+
+/* the tag of a home: 11 of the bits above the snat index's */
+static inline __u32 kha_ct_syn_tag(__u32 home)
+{
+	return (home & 0x7fffffffu) >> KHA_CT_SYN_SIDX_BITS;
+}
+
+#ifndef KHA_CT_SYN_TICKS
+#define KHA_CT_SYN_TICKS 8
+#endif
 /*
  * Ticks of 2^30 ns (1.07 s) of CLOCK_MONOTONIC, offset so that a live
  * stamp, even moved KHA_SNAT_IDLE_TICKS into the past, is never 0 (free).
@@ -327,7 +391,9 @@ struct kha_counters {
 	X(drop_icmp_bad)      /* ICMP error about a VIP flow, unparseable    */ \
 	X(ct_insert_fail)     /* conntrack update failed                     */ \
 	X(snat_reclaimed)     /* idle flow's SNAT port given to a new flow   */ \
-	X(snat_tw_reuse)      /* port in the backend's TIME_WAIT reused      */
+	X(snat_tw_reuse)      /* port in the backend's TIME_WAIT reused      */ \
+	X(ct_syn_full)        /* SYN's ct_syn window all live: to conntrack */ \
+	X(ct_promoted)        /* handshake done: flow moved to conntrack     */
 
 enum kha_reason {
 #define KHA_X_ENUM(name) KHA_R_##name,

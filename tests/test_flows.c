@@ -555,7 +555,8 @@ static void test_map_mmap(void)
 	int i;
 
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL_FATAL(kha_flows_map(fd, sizeof(*tab), &mem, &len), 0);
+	CU_ASSERT_EQUAL_FATAL(
+		kha_flows_map(fd, sizeof(*tab), KHA_FLOW_SLOTS, &mem, &len), 0);
 	CU_ASSERT_EQUAL(len, (size_t)KHA_FLOW_SLOTS * 64);
 	tab = mem;
 	i = kha_ct_put(tab, &v);
@@ -575,18 +576,115 @@ static void test_map_mmap(void)
 	CU_ASSERT_EQUAL(got.stamp, 0);
 	kha_flows_unmap(mem, len);
 	/* the wrong value size for this table */
-	CU_ASSERT_EQUAL(kha_flows_map(fd, 32, &mem, &len), -EPROTO);
+	CU_ASSERT_EQUAL(kha_flows_map(fd, 32, KHA_FLOW_SLOTS, &mem, &len), -EPROTO);
 	close(fd);
 
 	/* not the flow table's shape: refused, nothing mapped */
 	bad = flow_map(1024, BPF_F_MMAPABLE);
 	CU_ASSERT_FATAL(bad >= 0);
-	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, &mem, &len), -EPROTO);
+	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, KHA_FLOW_SLOTS, &mem, &len), -EPROTO);
 	close(bad);
 	bad = flow_map(KHA_FLOW_SLOTS, 0);
 	CU_ASSERT_FATAL(bad >= 0);
-	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, &mem, &len), -EPROTO);
+	CU_ASSERT_EQUAL(kha_flows_map(bad, 64, KHA_FLOW_SLOTS, &mem, &len), -EPROTO);
 	close(bad);
+}
+
+/* ---- ct_syn ------------------------------------------------------------ */
+
+static uint64_t syn[KHA_CT_SYN_SLOTS];
+
+/* @k's flow in its handshake: its snat slot at @sidx, an entry in ct_syn */
+static uint32_t syn_plant(const struct kha_flow_key *k, uint32_t sidx,
+			  uint32_t stamp, uint16_t be, uint32_t way, bool moved)
+{
+	uint32_t home = kha_ct_home(k), idx = kha_ct_syn_probe(home, way);
+	struct kha_snat_slot *s = &sn[sidx];
+
+	memset(s, 0, sizeof(*s));
+	s->stamp = stamp;
+	s->backend_id = be;
+	s->client = k->src;
+	s->client_port = k->sport;
+	s->vip = k->dst;
+	s->vip_port = k->dport;
+	syn[idx] = kha_ct_syn_entry(stamp, kha_ct_syn_tag(home), sidx) |
+		   (moved ? KHA_CT_SYN_MOVED : 0);
+	return idx;
+}
+
+static void test_syn_entry(void)
+{
+	uint64_t e = kha_ct_syn_entry(0xdeadbeefu, 0x7ff, KHA_FLOW_SLOTS - 1);
+
+	CU_ASSERT_EQUAL(kha_ct_syn_stamp(e), 0xdeadbeefu);
+	CU_ASSERT_EQUAL(kha_ct_syn_etag(e), 0x7ff);
+	CU_ASSERT_EQUAL(kha_ct_syn_sidx(e), KHA_FLOW_SLOTS - 1);
+	CU_ASSERT_FALSE(kha_ct_syn_moved(e));
+	e |= KHA_CT_SYN_MOVED;
+	CU_ASSERT_TRUE(kha_ct_syn_moved(e));
+	/* the moved bit is not part of the tag */
+	CU_ASSERT_EQUAL(kha_ct_syn_etag(e), 0x7ff);
+	CU_ASSERT_EQUAL(kha_ct_syn_sidx(e), KHA_FLOW_SLOTS - 1);
+	CU_ASSERT(kha_ct_syn_tag(0xffffffffu) <= 0x7ff);
+	/* a line: KHA_CT_SYN_WAYS entries from a multiple of them */
+	for (uint32_t h = 0; h < 100000; h += 37) {
+		uint32_t first = kha_ct_syn_probe(h, 0);
+
+		CU_ASSERT_EQUAL_FATAL(first % KHA_CT_SYN_WAYS, 0);
+		CU_ASSERT_EQUAL_FATAL(kha_ct_syn_probe(h, KHA_CT_SYN_WAYS - 1),
+				      first + KHA_CT_SYN_WAYS - 1);
+		CU_ASSERT_FATAL(first < KHA_CT_SYN_SLOTS);
+	}
+}
+
+static void test_syn_find(void)
+{
+	struct kha_flow_key k = flow("10.1.2.3", 4000), other = k;
+	uint32_t now = 1000, idx = ~0u, at;
+
+	tabs_clear();
+	memset(syn, 0, sizeof(syn));
+	CU_ASSERT_PTR_NULL(kha_ct_syn_find(syn, sn, &k, &idx));
+	at = syn_plant(&k, 77, now, 2, 5, false);
+	CU_ASSERT_PTR_EQUAL(kha_ct_syn_find(syn, sn, &k, &idx), &sn[77]);
+	CU_ASSERT_EQUAL(idx, at);
+	/* the snat slot proves it: another client port is not this flow */
+	other.sport = htons(4001);
+	sn[77].client_port = other.sport;
+	CU_ASSERT_PTR_NULL(kha_ct_syn_find(syn, sn, &k, &idx));
+	sn[77].client_port = k.sport;
+	/* nor a freed snat slot */
+	sn[77].stamp = 0;
+	CU_ASSERT_PTR_NULL(kha_ct_syn_find(syn, sn, &k, &idx));
+	sn[77].stamp = now;
+	/* nor an entry of another tag in the same line */
+	syn[at] ^= (uint64_t)1 << (32 + KHA_CT_SYN_SIDX_BITS);
+	CU_ASSERT_PTR_NULL(kha_ct_syn_find(syn, sn, &k, &idx));
+	syn[at] ^= (uint64_t)1 << (32 + KHA_CT_SYN_SIDX_BITS);
+	CU_ASSERT_PTR_EQUAL(kha_ct_syn_find(syn, sn, &k, &idx), &sn[77]);
+}
+
+static void test_syn_count(void)
+{
+	uint32_t now = 5000, per[KHA_MAX_BACKENDS] = { 0 };
+
+	tabs_clear();
+	{
+		struct kha_flow_key a = flow("10.1.0.1", 1), b = flow("10.1.0.2", 2),
+				    c = flow("10.1.0.3", 3), d = flow("10.1.0.4", 4);
+
+		memset(syn, 0, sizeof(syn));
+		syn_plant(&a, 10, now, 3, 0, false);     /* live */
+		syn_plant(&b, 11, now - KHA_CT_SYN_TICKS, 3, 1, false); /* live */
+		syn_plant(&c, 12, now - KHA_CT_SYN_TICKS - 1, 4, 2, false);
+		syn_plant(&d, 13, now, 5, 3, true);      /* moved: conntrack's */
+	}
+	CU_ASSERT_EQUAL(kha_ct_syn_count(syn, sn, now, per), 2);
+	CU_ASSERT_EQUAL(per[3], 2);
+	CU_ASSERT_EQUAL(per[4], 0);
+	CU_ASSERT_EQUAL(per[5], 0);
+	CU_ASSERT_EQUAL(kha_ct_syn_count(syn, sn, now + 100, NULL), 0);
 }
 
 static CU_TestInfo home_tests[] = {
@@ -616,6 +714,13 @@ static CU_TestInfo time_tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo syn_tests[] = {
+	{ "entry: stamp, tag, snat slot, moved; a line", test_syn_entry },
+	{ "find: through the snat slot, tag, line", test_syn_find },
+	{ "count: live, not moved, by backend", test_syn_count },
+	CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo map_tests[] = {
 	{ "mmap of an array map", test_map_mmap },
 	CU_TEST_INFO_NULL,
@@ -626,6 +731,7 @@ static const struct kha_suite suites[] = {
 	{ "conntrack", ct_tests, tabs_init, tabs_cleanup },
 	{ "snat", snat_tests, tabs_init, tabs_cleanup },
 	{ "time", time_tests, tabs_init, tabs_cleanup },
+	{ "ct_syn", syn_tests, tabs_init, tabs_cleanup },
 	{ "map", map_tests, NULL, NULL },
 	{ 0 },
 };

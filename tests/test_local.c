@@ -258,7 +258,8 @@ static int snat_put(const char *backend, uint16_t port, bool local,
 	v.client_port = htons(cport);
 	be32_of(VIP, &v.vip.v4);
 	v.vip_port = htons(8443);
-	ret = kha_flows_map(bpf_map__fd(dp->maps.snat), sizeof(v), &tab, &len);
+	ret = kha_flows_map(bpf_map__fd(dp->maps.snat), sizeof(v), KHA_FLOW_SLOTS,
+			    &tab, &len);
 	if (ret)
 		return ret;
 	ret = kha_snat_put(tab, &v);

@@ -51,8 +51,8 @@ static int ct_plant(struct kha_dp *dp, const struct kha_ct_slot *v)
 {
 	void *tab;
 	size_t len;
-	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*v), &tab,
-				&len);
+	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*v),
+				KHA_FLOW_SLOTS, &tab, &len);
 
 	if (ret)
 		return ret;
@@ -67,8 +67,8 @@ static int ct_get(struct kha_dp *dp, const struct kha_flow_key *k,
 	struct kha_ct_slot *s;
 	void *tab;
 	size_t len;
-	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*out), &tab,
-				&len);
+	int ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK], sizeof(*out),
+				KHA_FLOW_SLOTS, &tab, &len);
 
 	if (ret)
 		return ret;

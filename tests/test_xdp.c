@@ -278,8 +278,9 @@ static struct kha_flow_key flow_key(uint32_t src, uint16_t sport,
  * the tick the data plane last saw the flow (kha_snat.last_seen before).
  */
 static struct kha_ct_slot *ct_tab;
+static uint64_t *ct_syn_tab;
 static struct kha_snat_slot *snat_tab;
-static size_t ct_tab_len, snat_tab_len;
+static size_t ct_tab_len, ct_syn_tab_len, snat_tab_len;
 
 struct ct_view {
 	struct kha_addr backend;
@@ -309,12 +310,43 @@ static struct kha_backend backend_get(__u32 id)
 	return be;
 }
 
+/* @k's flow in its handshake: its `snat` slot, if its entry is live and
+ * the flow has not moved to conntrack */
+static struct kha_snat_slot *syn_flow(const struct kha_flow_key *k)
+{
+	uint32_t idx;
+	struct kha_snat_slot *s = kha_ct_syn_find(ct_syn_tab, snat_tab, k,
+						  &idx);
+
+	if (!s || kha_ct_syn_moved(ct_syn_tab[idx]) ||
+	    !kha_ct_syn_live(kha_ct_syn_stamp(ct_syn_tab[idx]),
+			     kha_flow_now()))
+		return NULL;
+	return s;
+}
+
 static int ct_get(uint32_t client, uint16_t cport, uint32_t vip,
 		  struct ct_view *ct)
 {
 	struct kha_flow_key k = flow_key(client, cport, vip, VIP_PORT);
-	struct kha_ct_slot *s = kha_ct_find(ct_tab, &k);
+	struct kha_snat_slot *sn = syn_flow(&k);
+	struct kha_ct_slot *s;
 
+	/*
+	 * A flow in its handshake is its `snat` slot and a ct_syn entry; a
+	 * SYN that reopens a flow of conntrack leaves that there until the
+	 * flow moves (bpf/nat.h ct_move()): ct_syn first.
+	 */
+	if (sn) {
+		ct->backend = sn->backend;
+		ct->backend_port = sn->backend_port;
+		ct->snat_port = sn->flags & KHA_SNAT_F_LOCAL ? 0 : sn->port;
+		ct->backend_id = sn->backend_id;
+		ct->vip_id = backend_get(sn->backend_id).vip_id;
+		ct->flags = 0;
+		return 0;
+	}
+	s = kha_ct_find(ct_tab, &k);
 	if (!s)
 		return -1;
 	ct->backend = backend_get(s->backend_id).addr;
@@ -598,6 +630,15 @@ static size_t expect_rst(const struct row *r, uint8_t *exp)
 	return len;
 }
 
+/* @f's flow is in ct_syn, live: its client's next packet moves it */
+static bool in_ct_syn(const struct flow *f)
+{
+	struct kha_flow_key k = flow_key(f->client, f->cport, VIP(f->vip),
+					 VIP_PORT);
+
+	return syn_flow(&k) != NULL;
+}
+
 static void run_row(const struct row *r)
 {
 	uint8_t in[PKT_MAX], out[PKT_MAX], exp[PKT_MAX];
@@ -605,6 +646,7 @@ static void run_row(const struct row *r)
 	struct kha_counters vb = {}, va = {};
 	size_t in_len = 0, out_len = 0, exp_len = 0;
 	int verdict, bad;
+	bool promote;
 
 	memset(in, 0, sizeof(in));
 	if (r->setup)
@@ -623,6 +665,13 @@ static void run_row(const struct row *r)
 	if (r->mutate)
 		in_len = r->mutate(in, in_len);
 
+	/* a flow in its handshake moves to conntrack on its client's next
+	 * packet after the SYN, or on its backend's SYN-ACK */
+	promote = ((r->input == IN_CLIENT && r->spec.flags != PKT_TCP_SYN) ||
+		   (r->input == IN_REPLY &&
+		    (r->spec.flags & (PKT_TCP_SYN | PKT_TCP_ACK)) ==
+			    (PKT_TCP_SYN | PKT_TCP_ACK))) &&
+		  in_ct_syn(&r->f);
 	reasons_get(before);
 	counters_get(skel->maps.vip_stats, r->f.vip, &vb);
 	verdict = xdp_run(in, in_len, out, &out_len);
@@ -631,8 +680,13 @@ static void run_row(const struct row *r)
 
 	CHECK(verdict == r->verdict, "%s: verdict %d, expected %d", r->name,
 	      verdict, r->verdict);
+	if (promote && verdict != XDP_DROP)
+		CHECK(!in_ct_syn(&r->f), "%s: the flow stayed in ct_syn",
+		      r->name);
 	for (int i = 0; i < KHA_R_MAX; i++) {
-		__u64 want = before[i] + (i == r->reason);
+		__u64 want = before[i] + (i == r->reason) +
+			     (i == KHA_R_ct_promoted && promote &&
+			      verdict != XDP_DROP);
 
 		CHECK(after[i] == want, "%s: counter %s %llu -> %llu",
 		      r->name, reason_names[i],
@@ -931,6 +985,8 @@ static long cl_snat_entries;
 
 #define FIN_ACK { .flags = PKT_TCP_FIN | PKT_TCP_ACK, .seq = 1001, .ack = 77 }
 #define RST_ACK { .flags = PKT_TCP_RST | PKT_TCP_ACK, .seq = 1001, .ack = 77 }
+#define SYN_ACK { .flags = PKT_TCP_SYN | PKT_TCP_ACK, .seq = 76, .ack = 1001, \
+		  .tcp_opts = MSS_OPT, .tcp_opts_len = 4 }
 
 static struct kha_flow_key cl_rkey(uint16_t port)
 {
@@ -1047,6 +1103,23 @@ static void cl_reopened(const struct row *r, const struct flow *f)
 	cl_check_entry(r, f, p, 0, KHA_SNAT_IDLE_TICKS);
 	cl_old_port = cl_port;
 	cl_port = p;
+}
+
+/* the backend's SYN-ACK moved the reopened flow: the old port is free */
+static void cl_moved(const struct row *r)
+{
+	struct snat_view sn;
+
+	CHECK(snat_get(cl_rkey(cl_old_port), &sn) != 0,
+	      "%s: the old port %u is still claimed", r->name, cl_old_port);
+}
+
+/* ... or, closed by the backend first, still held for its TIME_WAIT */
+static void cl_moved_kept(const struct row *r)
+{
+	cl_check_entry(r, &F_CC, cl_old_port,
+		       KHA_SNAT_F_FIN_BOTH | KHA_SNAT_F_BACKEND_FIRST,
+		       KHA_SNAT_TW_TICKS);
 }
 
 static void cl_reopened_a(const struct row *r)
@@ -1654,6 +1727,9 @@ static const struct row rows_close[] = {
 	{ "close: a SYN after the client's FIN is a new flow, new port", NULL,
 	  IN_CLIENT, F_CA, SYN(5000), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1,
 	  1, cl_reopened_a },
+	{ "close: the backend's SYN-ACK moves the reopened flow", NULL,
+	  IN_REPLY, F_CA, SYN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
+	  cl_moved },
 	{ "close: client FIN, then backend FIN: short hold", NULL, IN_CLIENT,
 	  F_CA, FIN_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, NULL },
 	{ "close: client FIN, then backend FIN: short hold (reply)", NULL,
@@ -1678,12 +1754,18 @@ static const struct row rows_close[] = {
 	{ "close: a SYN after the client's RST is a new flow, new port",
 	  cl_range2, IN_CLIENT, F_CC, SYN(9000), NULL, XDP_TX, EXP_BACKEND, 8,
 	  NULL, -1, 1, cl_reopened_c },
+	{ "close: the backend's SYN-ACK moves it (after the RST)", NULL,
+	  IN_REPLY, F_CC, SYN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
+	  cl_moved },
 	{ "close: the backend's FIN first (again)", NULL, IN_REPLY, F_CC,
 	  FIN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
 	  cl_c_backend_fin },
 	{ "close: a SYN after the backend's FIN: new port, old one held",
 	  NULL, IN_CLIENT, F_CC, SYN(12000), NULL, XDP_TX, EXP_BACKEND, 8,
 	  NULL, -1, 1, cl_reopened_kept },
+	{ "close: the backend's SYN-ACK moves it, the old port stays held",
+	  NULL, IN_REPLY, F_CC, SYN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1,
+	  0, cl_moved_kept },
 	{ "close: the held port, once free, leaves the reopened flow alone",
 	  cl_age_old_tw, IN_CLIENT, F_CA, SYN(1), NULL, XDP_TX, EXP_BACKEND,
 	  8, NULL, KHA_R_snat_reclaimed, 1, cl_old_taken },
@@ -1904,6 +1986,18 @@ static void test_maglev_agrees(void)
 		/* three equal backends: about a third each */
 		CHECK(want_count[b] > 3000 && want_count[b] < 3700,
 		      "backend %d got %u of 10000 clients", b, want_count[b]);
+	}
+	/* their handshakes never finish: age their ct_syn entries out, as
+	 * KHA_CT_SYN_TICKS would, so later SYNs find room */
+	srandom(2026);
+	for (int i = 0; i < 10000; i++) {
+		struct flow f = { (uint32_t)random(), 1024 + i % 60000, 0 };
+		struct kha_flow_key k = flow_key(f.client, f.cport, VIP(0),
+						 VIP_PORT);
+		uint32_t idx;
+
+		if (kha_ct_syn_find(ct_syn_tab, snat_tab, &k, &idx))
+			ct_syn_tab[idx] = 0;
 	}
 }
 
@@ -2263,9 +2357,12 @@ static int suite_init(void)
 		return -1;
 	}
 	if (kha_flows_map(bpf_map__fd(skel->maps.conntrack), sizeof(*ct_tab),
-			  (void **)&ct_tab, &ct_tab_len) ||
+			  KHA_FLOW_SLOTS, (void **)&ct_tab, &ct_tab_len) ||
+	    kha_flows_map(bpf_map__fd(skel->maps.ct_syn), sizeof(*ct_syn_tab),
+			  KHA_CT_SYN_SLOTS, (void **)&ct_syn_tab,
+			  &ct_syn_tab_len) ||
 	    kha_flows_map(bpf_map__fd(skel->maps.snat), sizeof(*snat_tab),
-			  (void **)&snat_tab, &snat_tab_len)) {
+			  KHA_FLOW_SLOTS, (void **)&snat_tab, &snat_tab_len)) {
 		fprintf(stderr, "test_xdp: mmap flow tables failed\n");
 		return -1;
 	}

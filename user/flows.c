@@ -21,6 +21,9 @@ _Static_assert(offsetof(struct kha_ct_slot, chain) == 4 &&
 	       offsetof(struct kha_snat_slot, chain) == 4, "chain at byte 4");
 _Static_assert((KHA_FLOW_SLOTS & (KHA_FLOW_SLOTS - 1)) == 0,
 	       "KHA_FLOW_SLOTS: a power of two");
+_Static_assert((KHA_CT_SYN_SLOTS & (KHA_CT_SYN_SLOTS - 1)) == 0 &&
+		       KHA_CT_SYN_WAYS <= KHA_CT_SYN_SLOTS,
+	       "KHA_CT_SYN_SLOTS: a power of two, at least a line");
 
 size_t kha_flows_len(size_t value_size, uint32_t max_entries)
 {
@@ -30,7 +33,8 @@ size_t kha_flows_len(size_t value_size, uint32_t max_entries)
 	return (len + pg - 1) / pg * pg;
 }
 
-int kha_flows_map(int fd, size_t value_size, void **mem, size_t *len)
+int kha_flows_map(int fd, size_t value_size, uint32_t slots, void **mem,
+		  size_t *len)
 {
 	struct bpf_map_info info = {};
 	__u32 ilen = sizeof(info);
@@ -41,7 +45,8 @@ int kha_flows_map(int fd, size_t value_size, void **mem, size_t *len)
 	if (info.type != BPF_MAP_TYPE_ARRAY ||
 	    !(info.map_flags & BPF_F_MMAPABLE) ||
 	    info.value_size != value_size ||
-	    info.max_entries != KHA_FLOW_SLOTS)
+	    info.max_entries != slots ||
+	    (slots != KHA_FLOW_SLOTS && slots != KHA_CT_SYN_SLOTS))
 		return -EPROTO;
 	*len = kha_flows_len(value_size, info.max_entries);
 	m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -88,6 +93,34 @@ struct kha_ct_slot *kha_ct_find(struct kha_ct_slot *tab,
 			return s;
 		if (!s->chain)
 			return NULL;
+	}
+	return NULL;
+}
+
+struct kha_snat_slot *kha_ct_syn_find(const uint64_t *syn,
+				      struct kha_snat_slot *snat,
+				      const struct kha_flow_key *k,
+				      uint32_t *idx)
+{
+	uint32_t home = kha_ct_home(k), i;
+
+	for (i = 0; i < KHA_CT_SYN_WAYS; i++) {
+		uint32_t ix = kha_ct_syn_probe(home, i);
+		uint64_t e = __atomic_load_n(&syn[ix], __ATOMIC_ACQUIRE);
+		struct kha_snat_slot *s;
+
+		if (!kha_ct_syn_stamp(e) ||
+		    kha_ct_syn_etag(e) != kha_ct_syn_tag(home) ||
+		    kha_ct_syn_sidx(e) >= KHA_FLOW_SLOTS)
+			continue;
+		s = &snat[kha_ct_syn_sidx(e)];
+		if (stamp_of(&s->stamp) && s->client.v4 == k->src.v4 &&
+		    s->client_port == k->sport && s->vip.v4 == k->dst.v4 &&
+		    s->vip_port == k->dport) {
+			if (idx)
+				*idx = ix;
+			return s;
+		}
 	}
 	return NULL;
 }
@@ -217,6 +250,29 @@ long kha_ct_count(const struct kha_ct_slot *tab, uint32_t now,
 		n++;
 		if (per_backend && tab[i].backend_id < KHA_MAX_BACKENDS)
 			per_backend[tab[i].backend_id]++;
+	}
+	return n;
+}
+
+long kha_ct_syn_count(const uint64_t *syn, const struct kha_snat_slot *snat,
+		      uint32_t now, uint32_t *per_backend)
+{
+	long n = 0;
+	uint32_t i, st, b;
+
+	for (i = 0; i < KHA_CT_SYN_SLOTS; i++) {
+		uint64_t e = __atomic_load_n(&syn[i], __ATOMIC_ACQUIRE);
+
+		st = kha_ct_syn_stamp(e);
+		if (kha_ct_syn_moved(e) ||
+		    !(kha_ct_syn_live(st, now) || (st && st - now <= 2)))
+			continue;
+		n++;
+		if (!per_backend || kha_ct_syn_sidx(e) >= KHA_FLOW_SLOTS)
+			continue;
+		b = snat[kha_ct_syn_sidx(e)].backend_id;
+		if (b < KHA_MAX_BACKENDS)
+			per_backend[b]++;
 	}
 	return n;
 }

@@ -31,10 +31,12 @@ size_t kha_flows_len(size_t value_size, uint32_t max_entries);
 
 /*
  * mmap a flow table's map fd read-write, shared. Checks that the map is an
- * mmapable array of KHA_FLOW_SLOTS values of @value_size bytes (the only
- * shape the probe arithmetic is valid for): -EPROTO otherwise, or -errno.
+ * mmapable array of @slots values of @value_size bytes (KHA_FLOW_SLOTS, or
+ * KHA_CT_SYN_SLOTS for ct_syn: the only shapes the probe arithmetic is
+ * valid for): -EPROTO otherwise, or -errno.
  */
-int kha_flows_map(int fd, size_t value_size, void **mem, size_t *len);
+int kha_flows_map(int fd, size_t value_size, uint32_t slots, void **mem,
+		  size_t *len);
 void kha_flows_unmap(void *mem, size_t len);
 
 /* The data plane's clock, as a stamp: CLOCK_MONOTONIC_COARSE ticks. */
@@ -55,6 +57,31 @@ static inline bool kha_flow_live(uint32_t stamp, uint32_t now)
 /* The flow's conntrack slot (live or expired, not yet taken), or NULL. */
 struct kha_ct_slot *kha_ct_find(struct kha_ct_slot *tab,
 				const struct kha_flow_key *k);
+
+/*
+ * ct_syn, the flows in their handshake (headers/kha_abi.h): 64-bit entries
+ * in KHA_CT_SYN_SLOTS, one line of KHA_CT_SYN_WAYS per home, each naming
+ * its flow's `snat` slot; live KHA_CT_SYN_TICKS after its last SYN.
+ */
+static inline bool kha_ct_syn_live(uint32_t stamp, uint32_t now)
+{
+	return stamp && now - stamp <= KHA_CT_SYN_TICKS;
+}
+/*
+ * The flow @k's `snat` slot through its ct_syn entry (live or not; *idx:
+ * the entry's index), or NULL. @snat: the snat table.
+ */
+struct kha_snat_slot *kha_ct_syn_find(const uint64_t *syn,
+				      struct kha_snat_slot *snat,
+				      const struct kha_flow_key *k,
+				      uint32_t *idx);
+/*
+ * Live ct_syn entries at @now of flows not yet moved to conntrack; adds
+ * each to per_backend[] (KHA_MAX_BACKENDS, not zeroed) by its `snat`
+ * slot's backend when not NULL.
+ */
+long kha_ct_syn_count(const uint64_t *syn, const struct kha_snat_slot *snat,
+		      uint32_t now, uint32_t *per_backend);
 
 /*
  * The snat slot keyed by the packet a backend sends back: @client NULL for

@@ -46,6 +46,7 @@ static const char *const map_names[KHA_MAP__MAX] = {
 	[KHA_MAP_LB_CONFIG] = "lb_config",
 	[KHA_MAP_SNAT_TW] = "snat_tw",
 	[KHA_MAP_SNAT_CURSOR] = "snat_cursor",
+	[KHA_MAP_CT_SYN] = "ct_syn",
 };
 
 /* value sizes this build expects; a pinned map that differs is foreign */
@@ -62,6 +63,7 @@ static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_LB_CONFIG] = sizeof(struct kha_lb_config),
 	[KHA_MAP_SNAT_TW] = sizeof(struct kha_snat_tw),
 	[KHA_MAP_SNAT_CURSOR] = sizeof(__u32),
+	[KHA_MAP_CT_SYN] = sizeof(__u64),
 };
 
 static const char *const reason_names[] = {
@@ -542,7 +544,7 @@ fail:
 static int check_map(struct kha_dp *dp, int i, char *err, size_t errlen)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
+	__u32 len = sizeof(info), slots;
 
 	if (bpf_obj_get_info_by_fd(dp->fds[i], &info, &len))
 		return -errno;
@@ -554,17 +556,18 @@ static int check_map(struct kha_dp *dp, int i, char *err, size_t errlen)
 		return -EPROTO;
 	}
 	/*
-	 * The flow tables are probed modulo KHA_FLOW_SLOTS and read through
-	 * an mmap: an LRU hash of an older kha-xdp, or another size, is not
-	 * one this build can use.
+	 * The flow tables (and ct_syn) are probed modulo their size and read
+	 * through an mmap: an LRU hash of an older kha-xdp, or another size,
+	 * is not one this build can use.
 	 */
-	if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT) &&
+	slots = i == KHA_MAP_CT_SYN ? KHA_CT_SYN_SLOTS : KHA_FLOW_SLOTS;
+	if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT ||
+	     i == KHA_MAP_CT_SYN) &&
 	    (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(__u32) ||
-	     info.max_entries != KHA_FLOW_SLOTS ||
-	     !(info.map_flags & BPF_F_MMAPABLE))) {
+	     info.max_entries != slots || !(info.map_flags & BPF_F_MMAPABLE))) {
 		snprintf(err, errlen,
 			 "pinned map %s/%s is not a flow table of %u slots (type %u, %u entries): detach it and attach again",
-			 dp->dir, map_names[i], KHA_FLOW_SLOTS, info.type,
+			 dp->dir, map_names[i], slots, info.type,
 			 info.max_entries);
 		return -EPROTO;
 	}
@@ -1280,11 +1283,29 @@ int kha_dp_conn_counts(struct kha_dp *dp, uint32_t *counts)
 	memset(counts, 0, KHA_MAX_BACKENDS * sizeof(*counts));
 	/* 524288 slots: one mmap, not one syscall per slot */
 	ret = kha_flows_map(dp->fds[KHA_MAP_CONNTRACK],
-			    sizeof(struct kha_ct_slot), &mem, &len);
+			    sizeof(struct kha_ct_slot), KHA_FLOW_SLOTS, &mem,
+			    &len);
 	if (ret)
 		return ret;
 	n = kha_ct_count(mem, kha_flow_now(), counts);
 	kha_flows_unmap(mem, len);
+	/* and the flows still in their handshake, by their snat slots */
+	ret = kha_flows_map(dp->fds[KHA_MAP_CT_SYN], sizeof(__u64),
+			    KHA_CT_SYN_SLOTS, &mem, &len);
+	if (!ret) {
+		void *sn = NULL;
+		size_t snlen = 0;
+
+		ret = kha_flows_map(dp->fds[KHA_MAP_SNAT],
+				    sizeof(struct kha_snat_slot),
+				    KHA_FLOW_SLOTS, &sn, &snlen);
+		if (!ret)
+			n += kha_ct_syn_count(mem, sn, kha_flow_now(), counts);
+		kha_flows_unmap(sn, snlen);
+		kha_flows_unmap(mem, len);
+	}
+	if (ret)
+		return ret;
 	return n > INT_MAX ? INT_MAX : (int)n;
 }
 

@@ -34,6 +34,7 @@ enum kha_map_id {
 	KHA_MAP_LB_CONFIG,
 	KHA_MAP_SNAT_TW,   /* TIME_WAIT evidence by snat slot */
 	KHA_MAP_SNAT_CURSOR, /* per CPU and backend: the next SNAT port */
+	KHA_MAP_CT_SYN,    /* flows in their handshake (headers/kha_abi.h) */
 	KHA_MAP__MAX,
 };
 
