@@ -1359,7 +1359,7 @@ int main(int argc, char **argv)
 		"all N translated, peer got N" };
 	rows[nrows++] = (struct row){ "new flow (SYN)", floor_ns +
 		median(M_NEW) - median(M_WFLOOR_NEW), 3.0,
-		"new_flows +N, conntrack N, snat N" };
+		"new_flows +N, ct_syn N, snat N" };
 	rows[nrows++] = (struct row){ "handshake ACK", floor_ns +
 		median(M_MOVE) - median(M_WFLOOR_MOVE), 0,
 		"moves the SYN's flow to conntrack: ct_promoted +N" };
