@@ -1716,12 +1716,67 @@ static const struct row rows_snat_ports[] = {
 	  EXP_CLIENT, 0, NULL, -1, 0, check_rst_marks },
 };
 
+/* the flow moved: in conntrack, not in ct_syn (run_row() checks the count) */
+static void check_moved(const struct row *r)
+{
+	struct kha_flow_key k = flow_key(r->f.client, r->f.cport,
+					 VIP(r->f.vip), VIP_PORT);
+
+	CHECK(kha_ct_find(ct_tab, &k) != NULL, "%s: not in conntrack",
+	      r->name);
+	CHECK(!in_ct_syn(&r->f), "%s: still in ct_syn", r->name);
+}
+
+/*
+ * F_FULL's ct_syn line held by eight live entries of other flows: its SYN
+ * goes to conntrack, as every SYN did before ct_syn (ct_syn_full).
+ */
+static const struct flow F_FULL = { CLIENT, 46000, 0 };
+static uint64_t full_saved[KHA_CT_SYN_WAYS];
+
+static uint32_t full_line(void)
+{
+	struct kha_flow_key k = flow_key(F_FULL.client, F_FULL.cport,
+					 VIP(F_FULL.vip), VIP_PORT);
+
+	return kha_ct_syn_probe(kha_ct_home(&k), 0);
+}
+
+static void full_setup(void)
+{
+	struct kha_flow_key k = flow_key(F_FULL.client, F_FULL.cport,
+					 VIP(F_FULL.vip), VIP_PORT);
+	uint32_t base = full_line(), tag = kha_ct_syn_tag(kha_ct_home(&k));
+
+	for (uint32_t i = 0; i < KHA_CT_SYN_WAYS; i++) {
+		full_saved[i] = ct_syn_tab[base + i];
+		ct_syn_tab[base + i] = kha_ct_syn_entry(
+			kha_flow_now(), (tag + 1) & 0x7ff, i);
+	}
+}
+
+static void check_full(const struct row *r)
+{
+	struct kha_flow_key k = flow_key(F_FULL.client, F_FULL.cport,
+					 VIP(F_FULL.vip), VIP_PORT);
+	uint32_t base = full_line();
+
+	CHECK(kha_ct_find(ct_tab, &k) != NULL,
+	      "%s: the flow is not in conntrack", r->name);
+	CHECK(!in_ct_syn(&F_FULL), "%s: the flow is in ct_syn", r->name);
+	for (uint32_t i = 0; i < KHA_CT_SYN_WAYS; i++)
+		ct_syn_tab[base + i] = full_saved[i];
+}
+
 static const struct row rows_close[] = {
 	{ "close: a SYN opens a flow", cl_range2, IN_CLIENT, F_CA, SYN(1),
 	  NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 1, cl_opened },
 	{ "close: a retransmitted SYN of a live flow keeps its port", cl_count,
 	  IN_CLIENT, F_CA, SYN(1), NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0,
 	  cl_same_port },
+	{ "close: the backend's SYN-ACK moves the flow to conntrack", NULL,
+	  IN_REPLY, F_CA, SYN_ACK, NULL, XDP_TX, EXP_CLIENT, 0, NULL, -1, 0,
+	  check_moved },
 	{ "close: the client's FIN is recorded", NULL, IN_CLIENT, F_CA,
 	  FIN_ACK, NULL, XDP_TX, EXP_BACKEND, 8, NULL, -1, 0, cl_client_fin },
 	{ "close: a SYN after the client's FIN is a new flow, new port", NULL,
@@ -1830,6 +1885,10 @@ static const struct row rows_empty[] = {
 };
 
 static const struct row rows_changes[] = {
+	/* a SYN whose ct_syn line is full */
+	{ "SYN, its ct_syn line full: to conntrack", full_setup, IN_CLIENT,
+	  F_FULL, SYN(1), NULL, XDP_TX, EXP_BACKEND, -1, NULL,
+	  KHA_R_ct_syn_full, 1, check_full },
 	/* backend set changes */
 	{ "drained backend keeps its flow", NULL, IN_CLIENT, F2, SYN(1), NULL,
 	  XDP_TX, EXP_BACKEND, -1, NULL, -1, 1, NULL },
