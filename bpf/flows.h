@@ -212,12 +212,6 @@ static __always_inline void *flow_claim(void *map, __u32 home,
 
 /* ---- ct_syn: flows in their handshake ---------------------------- */
 
-/* A ct_syn entry stamped @stamp holds a flow that may not be taken @now. */
-static __always_inline int ct_syn_live(__u32 stamp, __u32 now)
-{
-	return stamp && now - stamp <= KHA_CT_SYN_TICKS;
-}
-
 /*
  * A ct_syn search (kha_ct_syn_search()): in, the client flow (its
  * 4-tuple, its home) and the time; out, its entry and the line's first
@@ -275,9 +269,9 @@ __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
 		if (kha_ct_syn_stamp(v) && kha_ct_syn_etag(v) == tag) {
 			sidx = kha_ct_syn_sidx(v);
 			s = bpf_map_lookup_elem(&snat, &sidx);
-			if (s && s->stamp && s->client.v4 == q->client &&
-			    s->client_port == q->cport && s->vip.v4 == q->vip &&
-			    s->vip_port == q->vport) {
+			if (s && s->stamp &&
+			    kha_snat_of_flow(s, q->client, q->cport, q->vip,
+					     q->vport)) {
 				q->idx = ix;
 				q->e = v;
 				return 1;
@@ -285,7 +279,7 @@ __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
 		}
 		if (q->cand == KHA_CT_SYN_SLOTS &&
 		    (kha_ct_syn_moved(v) ||
-		     !ct_syn_live(kha_ct_syn_stamp(v), q->now))) {
+		     !kha_ct_syn_live(kha_ct_syn_stamp(v), q->now))) {
 			q->cand = ix;
 			q->cand_old = v;
 		}

@@ -494,18 +494,25 @@ snat_owned(const struct pkt *p, const struct kha_ct_slot *ct)
 	return snat_owned_by(ct, p->iph->saddr, p->tcp->source);
 }
 
+/* The 5-tuple of the client flow a `snat` slot names (@key zeroed). */
+static __always_inline void flow_key_of_snat(const struct kha_snat_slot *s,
+					     struct kha_flow_key *key)
+{
+	key->src = s->client;
+	key->dst = s->vip;
+	key->sport = s->client_port;
+	key->dport = s->vip_port;
+	key->proto = IPPROTO_TCP;
+	key->family = KHA_AF_INET;
+}
+
 /* The conntrack slot of the client flow a `snat` slot names, or NULL. */
 static __always_inline struct kha_ct_slot *
 ct_of_snat(const struct kha_snat_slot *s, __u32 *idx)
 {
 	struct kha_flow_key key = {};
 
-	key.src = s->client;
-	key.dst = s->vip;
-	key.sport = s->client_port;
-	key.dport = s->vip_port;
-	key.proto = IPPROTO_TCP;
-	key.family = KHA_AF_INET;
+	flow_key_of_snat(s, &key);
 	return ct_find(&key, idx);
 }
 
@@ -564,19 +571,19 @@ static __always_inline void snat_release(const struct pkt *p,
 		s->stamp = 0;
 }
 
-/*
- * snat_take() gave a new flow a slot that held a dead flow, or one in the
- * backend's TIME_WAIT (@s still has its fields, @idx is the slot, @ost its
- * stamp): that flow's conntrack slot goes, so a late packet of it is a new
- * flow (the backend answers it with a reset) rather than one sent with a
- * port another flow now owns.
- */
 /* A new flow's 4-tuple, as its `snat` slot will name it. */
 struct flow4 {
 	__be32 client, vip;
 	__be16 cport, vport;
 };
 
+/*
+ * snat_take() gave a new flow (@f) a slot that held a dead flow, or one in
+ * the backend's TIME_WAIT (@s still has its fields, @idx is the slot, @ost
+ * its stamp): that flow's conntrack slot goes, so a late packet of it is a
+ * new flow (the backend answers it with a reset) rather than one sent with
+ * a port another flow now owns.
+ */
 static __always_inline void snat_reclaimed(const struct flow4 *f,
 					   const struct kha_snat_slot *s,
 					   __u32 idx, __u32 ost, __u32 now)
@@ -590,8 +597,7 @@ static __always_inline void snat_reclaimed(const struct flow4 *f,
 		return;
 	/* the old flow is this SYN's own 4-tuple, reopened (ct_reopen()):
 	 * its conntrack slot is the one being rewritten now */
-	if (s->client.v4 == f->client && s->vip.v4 == f->vip &&
-	    s->client_port == f->cport && s->vip_port == f->vport)
+	if (kha_snat_of_flow(s, f->client, f->cport, f->vip, f->vport))
 		return;
 	ct = ct_of_snat(s, &cidx);
 	if (ct && ct->snat_slot == idx && ct->snat_port)
@@ -680,11 +686,10 @@ static __always_inline __u32 snat_random_off(struct snat_range r, __u32 rnd)
  * at a point the CPU and backend name, so the CPUs' walks start apart.
  */
 static __always_inline __u32 snat_walk_at(struct snat_range r,
-					  __u32 backend_id, __u32 **cur)
+					  __u32 backend_id)
 {
 	__u32 *c = bpf_map_lookup_elem(&snat_cursor, &backend_id);
 
-	*cur = c;
 	if (c && *c && *c <= r.span)
 		return *c - 1;
 	return snat_random_off(r, kha_fmix32(bpf_get_smp_processor_id() *
@@ -829,11 +834,6 @@ static __always_inline void ct_reopen(struct kha_snat_slot *os, __u32 osidx,
 	}
 }
 
-/*
- * Per CPU, for a flow in its handshake: the state a packet of it is sent
- * by, a conntrack slot that is in no table (and the SYN's ct_syn search).
- * A map, not the stack, which the rest of the program needs.
- */
 /* What kha_ct_move() moves: a flow's key, `snat` slot and ct_syn entry. */
 struct syn_move {
 	struct kha_flow_key key;
@@ -842,6 +842,12 @@ struct syn_move {
 	__u64 e;   /* its ct_syn entry's value */
 };
 
+/*
+ * Per CPU, what a new or handshake flow's packet works with: the state it
+ * is sent by when that is in no table (a conntrack slot filled from the
+ * flow's `snat` slot), and the arguments of the global functions. A map,
+ * not the stack, which the rest of the program needs.
+ */
 struct syn_scratch {
 	struct kha_ct_slot ct;
 	struct syn_search q;
@@ -934,6 +940,32 @@ __attribute__((noinline)) int kha_ct_move(struct syn_move *m)
 	return 0;
 }
 
+/*
+ * The `snat` slot of @q's flow if it is in its handshake: a live entry
+ * of it in ct_syn, not moved yet. Else NULL.
+ */
+static __always_inline struct kha_snat_slot *
+ct_syn_handshake(struct syn_search *q)
+{
+	if (!kha_ct_syn_search(q) || kha_ct_syn_moved(q->e) ||
+	    !kha_ct_syn_live(kha_ct_syn_stamp(q->e), q->now))
+		return NULL;
+	return syn_found_snat(q);
+}
+
+/*
+ * The state a packet of @sc->q's flow, in its handshake (`snat` slot @s),
+ * is sent by: a conntrack slot in no table, @sc->ct.
+ */
+static __always_inline struct kha_ct_slot *
+syn_state_of(struct syn_scratch *sc, const struct kha_snat_slot *s)
+{
+	ct_fill_from_snat(&sc->ct, s, kha_ct_syn_sidx(sc->q.e),
+			  snat_vip_id(s));
+	sc->ct.stamp = sc->q.now;
+	return &sc->ct;
+}
+
 /* The flow @sc->q found, with its key @sc->mv.key: moved, its slot. */
 static __always_inline struct kha_ct_slot *ct_move(struct syn_scratch *sc)
 {
@@ -947,12 +979,13 @@ static __always_inline struct kha_ct_slot *ct_move(struct syn_scratch *sc)
 }
 
 /*
- * The client's packet @p (not a SYN) of a flow that may be in its
- * handshake: the flow's conntrack slot once moved (ct_move()), or a
+ * The client's packet @p (not a SYN, at tick @now) of a flow that may be
+ * in its handshake: the flow's conntrack slot once moved (ct_move()), or a
  * copy (syn_scratch) filled from its `snat` slot when conntrack has no
  * room, or NULL when ct_syn has no live entry of the flow.
  */
-static __always_inline struct kha_ct_slot *ct_promote(const struct pkt *p)
+static __always_inline struct kha_ct_slot *ct_promote(const struct pkt *p,
+						      __u32 now)
 {
 	struct syn_scratch *sc = syn_scratch_get();
 	struct kha_snat_slot *s;
@@ -962,23 +995,14 @@ static __always_inline struct kha_ct_slot *ct_promote(const struct pkt *p)
 	if (!sc || ct_key4_of(p, &k))
 		return NULL;
 	syn_search_of(&sc->q, k.src, p->tcp->source, k.dst, p->tcp->dest,
-		      kha_ct_home4(k.src, k.dst, k.ports, k.pf),
-		      flow_ticks(coarse_now()));
-	if (!kha_ct_syn_search(&sc->q) || kha_ct_syn_moved(sc->q.e) ||
-	    !ct_syn_live(kha_ct_syn_stamp(sc->q.e), sc->q.now))
-		return NULL;
-	s = syn_found_snat(&sc->q);
+		      kha_ct_home4(k.src, k.dst, k.ports, k.pf), now);
+	s = ct_syn_handshake(&sc->q);
 	if (!s)
 		return NULL;
 	__builtin_memset(&sc->mv.key, 0, sizeof(sc->mv.key));
 	flow_key_of(p, &sc->mv.key);
 	ct = ct_move(sc);
-	if (ct)
-		return ct;
-	ct_fill_from_snat(&sc->ct, s, kha_ct_syn_sidx(sc->q.e),
-			  snat_vip_id(s));
-	sc->ct.stamp = sc->q.now;
-	return &sc->ct;
+	return ct ? ct : syn_state_of(sc, s);
 }
 
 /*
@@ -1011,23 +1035,15 @@ static __always_inline void ct_syn_note_moved(const struct kha_flow_key *key,
 static __always_inline struct kha_ct_slot *
 ct_syn_state(const struct kha_flow_key *key)
 {
-	struct syn_search q = {};
-	struct syn_scratch *sc;
+	struct syn_scratch *sc = syn_scratch_get();
 	struct kha_snat_slot *s;
-	__u32 now = flow_ticks(coarse_now());
 
-	syn_search_of(&q, key->src.v4, key->sport, key->dst.v4, key->dport,
-		      kha_ct_home(key), now);
-	if (!kha_ct_syn_search(&q) || kha_ct_syn_moved(q.e) ||
-	    !ct_syn_live(kha_ct_syn_stamp(q.e), now))
+	if (!sc)
 		return NULL;
-	s = syn_found_snat(&q);
-	sc = syn_scratch_get();
-	if (!s || !sc)
-		return NULL;
-	ct_fill_from_snat(&sc->ct, s, kha_ct_syn_sidx(q.e), snat_vip_id(s));
-	sc->ct.stamp = now;
-	return &sc->ct;
+	syn_search_of(&sc->q, key->src.v4, key->sport, key->dst.v4,
+		      key->dport, kha_ct_home(key), flow_ticks(coarse_now()));
+	s = ct_syn_handshake(&sc->q);
+	return s ? syn_state_of(sc, s) : NULL;
 }
 
 /*
@@ -1046,17 +1062,10 @@ static __always_inline void ct_promote_synack(const struct kha_snat_slot *s,
 		return;
 	key = &sc->mv.key;
 	__builtin_memset(key, 0, sizeof(*key));
-	key->src = s->client;
-	key->dst = s->vip;
-	key->sport = s->client_port;
-	key->dport = s->vip_port;
-	key->proto = IPPROTO_TCP;
-	key->family = KHA_AF_INET;
+	flow_key_of_snat(s, key);
 	syn_search_of(&sc->q, s->client.v4, s->client_port, s->vip.v4,
 		      s->vip_port, kha_ct_home(key), now);
-	if (kha_ct_syn_search(&sc->q) && kha_ct_syn_sidx(sc->q.e) == sidx &&
-	    !kha_ct_syn_moved(sc->q.e) &&
-	    ct_syn_live(kha_ct_syn_stamp(sc->q.e), now))
+	if (ct_syn_handshake(&sc->q) && kha_ct_syn_sidx(sc->q.e) == sidx)
 		ct_move(sc);
 }
 

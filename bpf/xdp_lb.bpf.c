@@ -193,9 +193,9 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	struct kha_backend *be;
 	struct kha_ct_slot *ct = old;
 	__u32 backend_id = 0, now, idx, sidx, home = 0, shome = 0;
-	__u32 osidx = 0, soff = 0, *scur = NULL, nidx = KHA_CT_SYN_SLOTS;
+	__u32 osidx = 0, soff = 0, nidx = KHA_CT_SYN_SLOTS;
 	__u64 now_ns, ne = 0, nold = 0;
-	int existing = 0, reopen = 0;
+	int existing = 0, reopen = 0, moved = 0;
 
 	if (old) {
 		kha_count(KHA_R_reselect);
@@ -218,7 +218,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	}
 	if (!(be->flags & KHA_BE_F_LOCAL)) {
 		/* the first SNAT candidate: the next port of this CPU's walk */
-		soff = snat_walk_at(snat_range_of(cfg), backend_id, &scur);
+		soff = snat_walk_at(snat_range_of(cfg), backend_id);
 		shome = kha_snat_home(&be->addr, be->port,
 				      snat_port_at(snat_range_of(cfg), soff),
 				      NULL);
@@ -238,18 +238,21 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	 * flow already in conntrack is let go when the new one moves there
 	 * (ct_move()).
 	 */
-	if (!ct && syn)
-		sc = syn_scratch_get();
-	if (sc) {
-		tmp = &sc->ct;
+	sc = syn_scratch_get();
+	if (!sc) {
+		if (old)
+			old->stamp = 0;
+		return drop(KHA_R_ct_insert_fail);
+	}
+	/* a late SYN of a flow moved to conntrack takes the conntrack path */
+	if (!ct && syn) {
 		syn_search_of(&sc->q, p->iph->saddr, p->tcp->source,
 			      p->iph->daddr, p->tcp->dest, home, now);
-		if (kha_ct_syn_search(&sc->q) && kha_ct_syn_moved(sc->q.e))
-			sc = NULL; /* a late SYN of a moved flow: conntrack */
-		else if (sc->q.e)
+		if (kha_ct_syn_search(&sc->q))
 			os = syn_found_snat(&sc->q);
+		moved = os && kha_ct_syn_moved(sc->q.e);
 	}
-	if (sc) {
+	if (!ct && syn && !moved) {
 		nidx = sc->q.cand;
 		nold = sc->q.cand_old;
 		if (os) {
@@ -258,16 +261,15 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			ne = sc->q.e;
 			idx = sc->q.idx;
 			osidx = kha_ct_syn_sidx(ne);
-			ct_fill_from_snat(tmp, os, osidx, vip->vip_id);
-			tmp->stamp = now;
-			obe = ct_backend(tmp);
+			obe = ct_backend(syn_state_of(sc, os));
 			reopen = (os->flags & KHA_SNAT_F_CLOSE_MASK) ||
-				 !ct_syn_live(kha_ct_syn_stamp(ne), now);
+				 !kha_ct_syn_live(kha_ct_syn_stamp(ne), now);
 			if (!reopen && obe) {
 				/* its entry lives on from this SYN */
 				ct_syn_set(idx, ne, kha_ct_syn_entry(
 					now, kha_ct_syn_tag(home), osidx));
-				return to_backend(ctx, p, tmp, obe, 0, now_ns);
+				return to_backend(ctx, p, &sc->ct, obe, 0,
+						  now_ns);
 			}
 			if (!reopen)
 				kha_count(KHA_R_reselect);
@@ -275,10 +277,12 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 			nold = ne;
 		}
 		if (nidx < KHA_CT_SYN_SLOTS)
-			ct = tmp;
+			ct = tmp = &sc->ct;
 		else
 			kha_count(KHA_R_ct_syn_full);
 	}
+	if (moved)
+		os = NULL;
 	if (!ct) {
 		ct = ct_claim(&key, home, now, &idx, &existing);
 		if (!ct)
@@ -300,12 +304,6 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	}
 
 	/* the reverse slot: a SNAT port, or the local stack's reply key */
-	if (!sc)
-		sc = syn_scratch_get();
-	if (!sc) {
-		ct->stamp = 0;
-		return drop(KHA_R_ct_insert_fail);
-	}
 	sc->op.f.client = p->iph->saddr;
 	sc->op.f.vip = p->iph->daddr;
 	sc->op.f.cport = p->tcp->source;
@@ -336,7 +334,7 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		else
 			os->stamp = 0;
 	}
-	if (tmp && ct == tmp &&
+	if (ct == tmp &&
 	    ct_syn_set(nidx, nold,
 		       kha_ct_syn_entry(now, kha_ct_syn_tag(home), sidx))) {
 		/* another CPU took the entry this instant (two SYNs of one
@@ -411,7 +409,8 @@ int xdp_lb(struct xdp_md *ctx)
 		    stamp_live(ct->stamp, flow_ticks(now_ns)))
 			be = ct_backend(ct);
 		if (!be) { /* also a flow whose backend left */
-			struct kha_ct_slot *n = ct_promote(&p);
+			struct kha_ct_slot *n = ct_promote(&p,
+							   flow_ticks(now_ns));
 
 			if (n)
 				ct = n;
@@ -434,12 +433,12 @@ int xdp_lb(struct xdp_md *ctx)
 
 	/* the client's first packet after its SYN: the flow is in ct_syn */
 	if (!ct && !syn) {
-		ct = ct_promote(&p);
+		now_ns = coarse_now();
+		ct = ct_promote(&p, flow_ticks(now_ns));
 		if (ct) {
 			be = ct_backend(ct);
 			if (be)
-				return to_backend(ctx, &p, ct, be, 0,
-						  coarse_now());
+				return to_backend(ctx, &p, ct, be, 0, now_ns);
 		}
 	}
 

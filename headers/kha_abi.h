@@ -275,6 +275,12 @@ static inline __u32 kha_ct_syn_tag(__u32 home)
 #ifndef KHA_CT_SYN_TICKS
 #define KHA_CT_SYN_TICKS 8
 #endif
+
+/* A ct_syn entry stamped @stamp holds a flow that may not be taken @now. */
+static inline int kha_ct_syn_live(__u32 stamp, __u32 now)
+{
+	return stamp && now - stamp <= KHA_CT_SYN_TICKS;
+}
 /*
  * Ticks of 2^30 ns (1.07 s) of CLOCK_MONOTONIC, offset so that a live
  * stamp, even moved KHA_SNAT_IDLE_TICKS into the past, is never 0 (free).
@@ -344,6 +350,18 @@ struct kha_snat_slot {
 	__be16 client_port;
 	__be16 vip_port;
 };
+
+/*
+ * The `snat` slot @s names the client flow client:cport -> vip:vport (its
+ * reverse state: a ct_syn entry's match, headers/kha_abi.h "ct_syn").
+ */
+static inline int kha_snat_of_flow(const struct kha_snat_slot *s,
+				   __be32 client, __be16 cport, __be32 vip,
+				   __be16 vport)
+{
+	return s->client.v4 == client && s->client_port == cport &&
+	       s->vip.v4 == vip && s->vip_port == vport;
+}
 
 /*
  * `snat_tw` value, by `snat` slot: for a flow whose backend closed first

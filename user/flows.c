@@ -114,9 +114,9 @@ struct kha_snat_slot *kha_ct_syn_find(const uint64_t *syn,
 		    kha_ct_syn_sidx(e) >= KHA_FLOW_SLOTS)
 			continue;
 		s = &snat[kha_ct_syn_sidx(e)];
-		if (stamp_of(&s->stamp) && s->client.v4 == k->src.v4 &&
-		    s->client_port == k->sport && s->vip.v4 == k->dst.v4 &&
-		    s->vip_port == k->dport) {
+		if (stamp_of(&s->stamp) &&
+		    kha_snat_of_flow(s, k->src.v4, k->sport, k->dst.v4,
+				     k->dport)) {
 			if (idx)
 				*idx = ix;
 			return s;
@@ -231,9 +231,14 @@ int kha_snat_put(struct kha_snat_slot *tab, const struct kha_snat_slot *v)
  * ticks ahead of @now, which the data plane wrote while we walked (its
  * flows keep stamping; u32 arithmetic would call them long dead).
  */
+static bool ahead(uint32_t stamp, uint32_t now)
+{
+	return stamp && stamp - now <= 2;
+}
+
 static bool counted(uint32_t stamp, uint32_t now)
 {
-	return kha_flow_live(stamp, now) || (stamp && stamp - now <= 2);
+	return kha_flow_live(stamp, now) || ahead(stamp, now);
 }
 
 long kha_ct_count(const struct kha_ct_slot *tab, uint32_t now,
@@ -265,7 +270,7 @@ long kha_ct_syn_count(const uint64_t *syn, const struct kha_snat_slot *snat,
 
 		st = kha_ct_syn_stamp(e);
 		if (kha_ct_syn_moved(e) ||
-		    !(kha_ct_syn_live(st, now) || (st && st - now <= 2)))
+		    !(kha_ct_syn_live(st, now) || ahead(st, now)))
 			continue;
 		n++;
 		if (!per_backend || kha_ct_syn_sidx(e) >= KHA_FLOW_SLOTS)

@@ -61,12 +61,9 @@ struct kha_ct_slot *kha_ct_find(struct kha_ct_slot *tab,
 /*
  * ct_syn, the flows in their handshake (headers/kha_abi.h): 64-bit entries
  * in KHA_CT_SYN_SLOTS, one line of KHA_CT_SYN_WAYS per home, each naming
- * its flow's `snat` slot; live KHA_CT_SYN_TICKS after its last SYN.
+ * its flow's `snat` slot; live KHA_CT_SYN_TICKS after its last SYN
+ * (kha_ct_syn_live()).
  */
-static inline bool kha_ct_syn_live(uint32_t stamp, uint32_t now)
-{
-	return stamp && now - stamp <= KHA_CT_SYN_TICKS;
-}
 /*
  * The flow @k's `snat` slot through its ct_syn entry (live or not; *idx:
  * the entry's index), or NULL. @snat: the snat table.
