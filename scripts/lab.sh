@@ -309,6 +309,12 @@ lab_tcp_segs() {
 		else print $f["OutSegs"] + $f["RetransSegs"] }' /proc/net/snmp
 }
 
+# lab_tcp_retrans NS: TCP segments NS has sent again (RetransSegs)
+lab_tcp_retrans() {
+	lab_exec "$1" awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) f[$i] = i; h = 1 }
+		else print $f["RetransSegs"] }' /proc/net/snmp
+}
+
 # lab_now_ms: monotonic-enough wall clock in milliseconds
 lab_now_ms() { date +%s%3N; }
 

@@ -89,21 +89,33 @@ check "the twelve client addresses are predicted to spread over all three backen
 # by the client and by the backend, from /proc/net/snmp of their
 # namespaces) can be compared with the counters per backend.
 segs_now() { echo $(($(lab_tcp_segs c) + $(lab_tcp_segs b1) + $(lab_tcp_segs b2) + $(lab_tcp_segs b3))); }
-declare -A SEGS_BE=()
+retr_now() { echo $(($(lab_tcp_retrans c) + $(lab_tcp_retrans b1) + $(lab_tcp_retrans b2) + $(lab_tcp_retrans b3))); }
+lb_rx() {
+	lab_exec lb ip -j -s link show eth0 |
+		"$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
+}
+rx0=$(lb_rx)
+declare -A SEGS_BE=() RETR_BE=()
 xout=
 segs=0
+retr=0
 t0=$(lab_now_ms)
 for c in "${CLIENTS[@]}"; do
 	s0=$(segs_now)
+	r0=$(retr_now)
 	l=$(lab_client c xfer --to "$VIP:$VPORT" --from "$c" --bytes $MB10 --timeout 20)
 	sleep 0.1 # the last ACK of the close
 	d=$(($(segs_now) - s0))
+	dr=$(($(retr_now) - r0))
 	segs=$((segs + d))
+	retr=$((retr + dr))
 	bl=$(sed -n 's/.* backend_local=\([^ ]*\) .*/\1/p' <<<"$l")
 	SEGS_BE[${bl:-none}]=$((${SEGS_BE[${bl:-none}]:-0} + d))
+	RETR_BE[${bl:-none}]=$((${RETR_BE[${bl:-none}]:-0} + dr))
 	xout+="$l"$'\n'
 done
 t1=$(lab_now_ms)
+rx=$(($(lb_rx) - rx0)) # frames that reached the LB's interface meanwhile
 echo "$xout" | sed 's/^/#   /'
 lab_log "12 x 10 MB each way, one at a time, in $((t1 - t0)) ms"
 
@@ -149,8 +161,16 @@ vip_pkts=$(mq 'd["vips"][0]["packets"]')
 vip_bytes=$(mq 'd["vips"][0]["bytes"]')
 be_pkts=$(mq 'sum(b["packets"] for b in d["backends"])')
 check "VIP new_flows = connections made ($vip_flows = 12)" test "$vip_flows" = 12
-check "VIP packets = TCP segments sent by the clients and the backends ($vip_pkts = $segs)" \
-	test "$vip_pkts" = "$segs"
+# Every segment the stacks sent (OutSegs + RetransSegs) reaches XDP,
+# except one a veth ring dropped on the way, which TCP then sends again:
+# the count may fall short of the segments by at most the retransmissions
+# (seen: 16 of 190516, 234 of 195143 on a loaded VM), never exceed them.
+check "VIP packets = TCP segments sent by the clients and the backends, less at most the $retr sent again ($vip_pkts = $segs)" \
+	test "$vip_pkts" -le "$segs" -a "$vip_pkts" -ge "$((segs - retr))"
+# ...and XDP counted every frame that did arrive (the rest: ARP, at most a
+# few dozen), so a frame lost on the way is never one the LB dropped.
+check "VIP packets = frames that reached the LB, but for a few ARP ($vip_pkts of $rx)" \
+	test "$vip_pkts" -le "$rx" -a "$((rx - vip_pkts))" -le 32
 check "VIP packets = sum of backend packets ($vip_pkts = $be_pkts)" test "$vip_pkts" = "$be_pkts"
 # bytes are whole frames: 2 x 10 MB of payload per connection plus 54..78
 # bytes of Ethernet/IPv4/TCP headers per frame
@@ -167,12 +187,13 @@ check "per-backend new_flows = connections each backend answered${bad:+ ($bad)}"
 bad=
 for b in "${BACKENDS[@]}"; do
 	p=$(mq "[x['packets'] for x in d['backends'] if x['addr']=='$b'][0]")
-	[ "$p" = "${SEGS_BE[$b]:-0}" ] || bad="$bad $b:$p!=${SEGS_BE[$b]:-0}"
+	sb=${SEGS_BE[$b]:-0}
+	[ "$p" -le "$sb" ] && [ "$p" -ge "$((sb - ${RETR_BE[$b]:-0}))" ] ||
+		bad="$bad $b:$p!=$sb(-${RETR_BE[$b]:-0})"
 done
-check "per-backend packets = TCP segments of that backend's connections${bad:+ ($bad)}" test -z "$bad"
-# A segment the stack sent but a veth ring dropped before XDP saw it (then
-# retransmitted) makes the two counts differ by the drops: seen once in a
-# full `make test` (16 of 190516), never alone. Say where, if it happens.
+check "per-backend packets = TCP segments of that backend's connections, less at most those sent again${bad:+ ($bad)}" test -z "$bad"
+# When the counts differ (a veth ring dropped frames before XDP saw them),
+# say where.
 if [ "$vip_pkts" != "$segs" ] || [ -n "$bad" ]; then
 	for n in lb c b1 b2 b3; do
 		lab_log "$n eth0: $(lab_exec "$n" ip -s link show eth0 | tr -s ' \n' ' ')"
