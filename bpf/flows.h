@@ -251,40 +251,63 @@ static __always_inline void syn_search_of(struct syn_search *q, __be32 client,
  */
 __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
 {
-	__u32 tag;
+	__u32 line, base, tag, now, cand = KHA_CT_SYN_SLOTS;
+	struct kha_ct_syn_line *l;
+	__u64 cold = 0;
 
 	if (!q)
 		return 0;
+	line = (q->home & (KHA_CT_SYN_SLOTS - 1)) / KHA_CT_SYN_WAYS;
+	l = bpf_map_lookup_elem(&ct_syn, &line);
+	if (!l)
+		return 0;
+	base = line * KHA_CT_SYN_WAYS;
 	tag = kha_ct_syn_tag(q->home);
-	q->cand = KHA_CT_SYN_SLOTS;
+	now = q->now;
+#pragma unroll
 	for (__u32 i = 0; i < KHA_CT_SYN_WAYS; i++) {
-		__u32 ix = kha_ct_syn_probe(q->home, i), sidx;
-		struct kha_snat_slot *s;
-		__u64 *ent, v;
+		__u64 v = l->e[i];
 
-		ent = bpf_map_lookup_elem(&ct_syn, &ix);
-		if (!ent)
-			return 0;
-		v = *ent;
 		if (kha_ct_syn_stamp(v) && kha_ct_syn_etag(v) == tag) {
-			sidx = kha_ct_syn_sidx(v);
+			__u32 sidx = kha_ct_syn_sidx(v);
+			struct kha_snat_slot *s;
+
 			s = bpf_map_lookup_elem(&snat, &sidx);
 			if (s && s->stamp &&
 			    kha_snat_of_flow(s, q->client, q->cport, q->vip,
 					     q->vport)) {
-				q->idx = ix;
+				q->idx = base + i;
 				q->e = v;
+				q->cand = cand;
+				q->cand_old = cold;
 				return 1;
 			}
 		}
-		if (q->cand == KHA_CT_SYN_SLOTS &&
+		if (cand == KHA_CT_SYN_SLOTS &&
 		    (kha_ct_syn_moved(v) ||
-		     !kha_ct_syn_live(kha_ct_syn_stamp(v), q->now))) {
-			q->cand = ix;
-			q->cand_old = v;
+		     !kha_ct_syn_live(kha_ct_syn_stamp(v), now))) {
+			cand = base + i;
+			cold = v;
 		}
 	}
+	q->cand = cand;
+	q->cand_old = cold;
 	return 0;
+}
+
+/*
+ * Start reading the ct_syn line of @home, as flow_touch() does a table
+ * slot: 64 KiB stays cached only in part under a stream of new flows
+ * (their `snat` lines pass through), and the line's first read comes late,
+ * after the Maglev and SNAT reads.
+ */
+static __always_inline void ct_syn_touch(__u32 home)
+{
+	__u32 line = (home & (KHA_CT_SYN_SLOTS - 1)) / KHA_CT_SYN_WAYS;
+	__u64 *l = bpf_map_lookup_elem(&ct_syn, &line);
+
+	if (l)
+		(void)*(volatile __u64 *)l;
 }
 
 /* The `snat` slot of the flow kha_ct_syn_search() found. */
@@ -299,9 +322,11 @@ syn_found_snat(const struct syn_search *q)
 /* Entry @idx from @old to @v, unless another CPU changed it: 0 on success */
 static __always_inline int ct_syn_set(__u32 idx, __u64 old, __u64 v)
 {
-	__u64 *ent = bpf_map_lookup_elem(&ct_syn, &idx);
+	__u32 line = idx / KHA_CT_SYN_WAYS;
+	struct kha_ct_syn_line *l = bpf_map_lookup_elem(&ct_syn, &line);
 
-	if (!ent || __sync_val_compare_and_swap(ent, old, v) != old)
+	if (!l || __sync_val_compare_and_swap(&l->e[idx % KHA_CT_SYN_WAYS],
+					      old, v) != old)
 		return -1;
 	return 0;
 }

@@ -75,15 +75,16 @@ struct {
 
 /*
  * ct_syn: flows between their SYN and the next packet of either side,
- * 64-bit entries that name their `snat` slot (headers/kha_abi.h,
- * "ct_syn"): 64 KiB, small enough to stay cached.
+ * 64-bit entries that name their `snat` slot, eight to an element (a
+ * cache line: headers/kha_abi.h, "ct_syn"): 64 KiB, small enough to stay
+ * cached.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, KHA_CT_SYN_SLOTS);
+	__uint(max_entries, KHA_CT_SYN_LINES);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct kha_ct_syn_line);
 } ct_syn SEC(".maps");
 
 /*

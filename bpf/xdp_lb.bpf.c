@@ -173,6 +173,29 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 }
 
 /*
+ * A new flow's SYN to a remote backend, sent by its fresh `snat` slot @s:
+ * what to_backend() does for it, without a conntrack slot to read (the
+ * SYN just stamped @s; a clean SYN carries no RST, and one with FIN takes
+ * to_backend()).
+ */
+static __always_inline int syn_to_backend(struct xdp_md *ctx, struct pkt *p,
+					  const struct kha_snat_slot *s,
+					  const struct kha_backend *be,
+					  __u32 backend_id, __u32 vip_id,
+					  __u64 now_ns)
+{
+	int verdict;
+
+	rewrite_tcp4(p, p->iph->daddr, be->addr.v4, s->port, be->port);
+	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
+							     &backend_id),
+				 now_ns);
+	if (verdict != XDP_DROP)
+		count_packet(p, vip_id, backend_id, 1);
+	return verdict;
+}
+
+/*
  * A new flow (or one whose backend left): pick a backend from the Maglev
  * table, claim the NAT state, record the flow, send. @old: the flow's
  * conntrack slot when its backend left (re-selected in place), else NULL.
@@ -201,11 +224,13 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		kha_count(KHA_R_reselect);
 		snat_release(p, old);
 	}
-	/* the misses at once: see flow_touch() (ct_syn is cached) */
+	/* the misses at once: see flow_touch() */
 	if (!ct) {
 		flow_key_of(p, &key);
 		home = kha_ct_home(&key);
-		if (!syn)
+		if (syn)
+			ct_syn_touch(home);
+		else
 			flow_touch(&conntrack, home);
 	}
 	be = select_backend(cfg, vip->vip_id, p->iph->saddr, &backend_id);
@@ -342,6 +367,9 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->stamp = 0;
 		return drop(KHA_R_ct_insert_fail);
 	}
+	if (ct == tmp && !(s->flags & KHA_SNAT_F_LOCAL) && !p->tcp->fin)
+		return syn_to_backend(ctx, p, s, be, backend_id, vip->vip_id,
+				      now_ns);
 	ct_fill_from_snat(ct, s, sidx, vip->vip_id);
 	if (ct != tmp)
 		ct_syn_note_moved(&ct->key, kha_ct_home(&ct->key), sidx, now);

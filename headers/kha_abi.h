@@ -229,12 +229,21 @@ struct kha_flow_key {
  * in `conntrack`, as every SYN did before. So does a SYN that finds its
  * line all live.
  *
- * 8192 entries: 64 KiB.
+ * 8192 entries: 64 KiB. The map's element is a whole line
+ * (struct kha_ct_syn_line), so a search reads its eight entries with one
+ * lookup; entry i is e[i % 8] of line i / 8, and user space reads the
+ * table through its mmap as KHA_CT_SYN_SLOTS __u64.
  */
 #ifndef KHA_CT_SYN_SLOTS
 #define KHA_CT_SYN_SLOTS (1u << 13)
 #endif
 #define KHA_CT_SYN_WAYS 8 /* entries in a 64-byte line */
+#define KHA_CT_SYN_LINES (KHA_CT_SYN_SLOTS / KHA_CT_SYN_WAYS)
+
+/* The map's element: one line of KHA_CT_SYN_WAYS entries */
+struct kha_ct_syn_line {
+	__u64 e[KHA_CT_SYN_WAYS];
+};
 #define KHA_CT_SYN_SIDX_BITS 20
 _Static_assert(KHA_FLOW_SLOTS <= (1u << KHA_CT_SYN_SIDX_BITS),
 	       "a snat slot index fits a ct_syn entry");

@@ -433,6 +433,10 @@ static long map_count(struct bpf_map *m)
 		size_t len;
 		void *mem = flows_map(m, &len);
 
+		/* a ct_syn element is a line of entries, each stamped */
+		if (m == lb->maps.ct_syn)
+			return kha_flows_used(mem, sizeof(__u64),
+					      KHA_CT_SYN_SLOTS);
 		return kha_flows_used(mem, bpf_map__value_size(m),
 				      bpf_map__max_entries(m));
 	}

@@ -2417,8 +2417,9 @@ static int suite_init(void)
 	}
 	if (kha_flows_map(bpf_map__fd(skel->maps.conntrack), sizeof(*ct_tab),
 			  KHA_FLOW_SLOTS, (void **)&ct_tab, &ct_tab_len) ||
-	    kha_flows_map(bpf_map__fd(skel->maps.ct_syn), sizeof(*ct_syn_tab),
-			  KHA_CT_SYN_SLOTS, (void **)&ct_syn_tab,
+	    kha_flows_map(bpf_map__fd(skel->maps.ct_syn),
+			  sizeof(struct kha_ct_syn_line), KHA_CT_SYN_LINES,
+			  (void **)&ct_syn_tab,
 			  &ct_syn_tab_len) ||
 	    kha_flows_map(bpf_map__fd(skel->maps.snat), sizeof(*snat_tab),
 			  KHA_FLOW_SLOTS, (void **)&snat_tab, &snat_tab_len)) {

@@ -46,7 +46,7 @@ int kha_flows_map(int fd, size_t value_size, uint32_t slots, void **mem,
 	    !(info.map_flags & BPF_F_MMAPABLE) ||
 	    info.value_size != value_size ||
 	    info.max_entries != slots ||
-	    (slots != KHA_FLOW_SLOTS && slots != KHA_CT_SYN_SLOTS))
+	    (slots != KHA_FLOW_SLOTS && slots != KHA_CT_SYN_LINES))
 		return -EPROTO;
 	*len = kha_flows_len(value_size, info.max_entries);
 	m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -63,7 +63,7 @@ static const uint32_t map_value_size[KHA_MAP__MAX] = {
 	[KHA_MAP_LB_CONFIG] = sizeof(struct kha_lb_config),
 	[KHA_MAP_SNAT_TW] = sizeof(struct kha_snat_tw),
 	[KHA_MAP_SNAT_CURSOR] = sizeof(__u32),
-	[KHA_MAP_CT_SYN] = sizeof(__u64),
+	[KHA_MAP_CT_SYN] = sizeof(struct kha_ct_syn_line),
 };
 
 static const char *const reason_names[] = {
@@ -560,7 +560,7 @@ static int check_map(struct kha_dp *dp, int i, char *err, size_t errlen)
 	 * through an mmap: an LRU hash of an older kha-xdp, or another size,
 	 * is not one this build can use.
 	 */
-	slots = i == KHA_MAP_CT_SYN ? KHA_CT_SYN_SLOTS : KHA_FLOW_SLOTS;
+	slots = i == KHA_MAP_CT_SYN ? KHA_CT_SYN_LINES : KHA_FLOW_SLOTS;
 	if ((i == KHA_MAP_CONNTRACK || i == KHA_MAP_SNAT ||
 	     i == KHA_MAP_CT_SYN) &&
 	    (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(__u32) ||
@@ -1290,8 +1290,9 @@ int kha_dp_conn_counts(struct kha_dp *dp, uint32_t *counts)
 	n = kha_ct_count(mem, kha_flow_now(), counts);
 	kha_flows_unmap(mem, len);
 	/* and the flows still in their handshake, by their snat slots */
-	ret = kha_flows_map(dp->fds[KHA_MAP_CT_SYN], sizeof(__u64),
-			    KHA_CT_SYN_SLOTS, &mem, &len);
+	ret = kha_flows_map(dp->fds[KHA_MAP_CT_SYN],
+			    sizeof(struct kha_ct_syn_line), KHA_CT_SYN_LINES,
+			    &mem, &len);
 	if (!ret) {
 		void *sn = NULL;
 		size_t snlen = 0;
