@@ -696,6 +696,46 @@ static __always_inline __u32 snat_walk_at(struct snat_range r,
 					     0x9e3779b1u + backend_id + 1));
 }
 
+/*
+ * kha_snat_base() of a backend, cached per CPU by backend id: the hash
+ * sits between the Maglev read and the SNAT candidate's read, on the
+ * chain of dependent reads a SYN waits for (~3 ns). XDP-private, not
+ * pinned, checked against the backend's address and port at every use,
+ * so a backend id given to another backend is never hashed stale.
+ */
+struct kha_snat_base {
+	struct kha_addr addr;
+	__be16 port;
+	__u16 valid;
+	__u32 base;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KHA_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct kha_snat_base);
+} snat_base SEC(".maps");
+
+static __always_inline __u32 snat_base_of(const struct kha_backend *be,
+					  __u32 backend_id)
+{
+	struct kha_snat_base *c = bpf_map_lookup_elem(&snat_base, &backend_id);
+	__u32 base;
+
+	if (c && c->valid && c->port == be->port &&
+	    addr_eq(&c->addr, &be->addr))
+		return c->base;
+	base = kha_snat_base(&be->addr, be->port);
+	if (c) { /* per CPU: no other writer */
+		c->addr = be->addr;
+		c->port = be->port;
+		c->base = base;
+		c->valid = 1;
+	}
+	return base;
+}
+
 static __always_inline __be16 snat_port_at(struct snat_range r, __u32 off)
 {
 	return bpf_htons(r.lo + off);

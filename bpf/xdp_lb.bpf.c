@@ -244,9 +244,8 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 	if (!(be->flags & KHA_BE_F_LOCAL)) {
 		/* the first SNAT candidate: the next port of this CPU's walk */
 		soff = snat_walk_at(snat_range_of(cfg), backend_id);
-		shome = kha_snat_home(&be->addr, be->port,
-				      snat_port_at(snat_range_of(cfg), soff),
-				      NULL);
+		shome = snat_base_of(be, backend_id) +
+			kha_port_num(snat_port_at(snat_range_of(cfg), soff));
 		flow_touch(&snat, shome);
 	}
 	now_ns = coarse_now();

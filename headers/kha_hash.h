@@ -88,6 +88,16 @@ static inline __u32 kha_port_num(__be16 port)
 #endif
 }
 
+/* The base of a remote entry's home (below): its backend's address, port */
+static inline __u32 kha_snat_base(const struct kha_addr *backend,
+				  __be16 backend_port)
+{
+	__u32 h = kha_fold((const kha_word_t *)backend, 4,
+			   KHA_HASH_SEED ^ 0x5bd1e995u);
+
+	return kha_fmix32(h + (__u32)backend_port * 0xc2b2ae35u);
+}
+
 /*
  * @client: the client for a local-backend entry, NULL for a remote one.
  *
@@ -104,17 +114,15 @@ static inline __u32 kha_snat_home(const struct kha_addr *backend,
 				  __be16 backend_port, __be16 port,
 				  const struct kha_addr *client)
 {
-	__u32 h = kha_fold((const kha_word_t *)backend, 4,
-			   KHA_HASH_SEED ^ 0x5bd1e995u);
+	__u32 h, ports = ((__u32)backend_port << 16) | port;
 
-	if (client) {
-		__u32 ports = ((__u32)backend_port << 16) | port;
-
-		h ^= kha_fmix32(kha_fold((const kha_word_t *)client, 4, h));
-		return kha_fmix32(h + ports * 0xc2b2ae35u);
-	}
-	return kha_fmix32(h + (__u32)backend_port * 0xc2b2ae35u) +
-	       kha_port_num(port);
+	if (!client)
+		return kha_snat_base(backend, backend_port) +
+		       kha_port_num(port);
+	h = kha_fold((const kha_word_t *)backend, 4,
+		     KHA_HASH_SEED ^ 0x5bd1e995u);
+	h ^= kha_fmix32(kha_fold((const kha_word_t *)client, 4, h));
+	return kha_fmix32(h + ports * 0xc2b2ae35u);
 }
 
 static inline __u32 kha_flow_probe(__u32 home, __u32 i)

@@ -24,6 +24,10 @@ _Static_assert((KHA_FLOW_SLOTS & (KHA_FLOW_SLOTS - 1)) == 0,
 _Static_assert((KHA_CT_SYN_SLOTS & (KHA_CT_SYN_SLOTS - 1)) == 0 &&
 		       KHA_CT_SYN_WAYS <= KHA_CT_SYN_SLOTS,
 	       "KHA_CT_SYN_SLOTS: a power of two, at least a line");
+/* the map's lines, read through the mmap as KHA_CT_SYN_SLOTS entries */
+_Static_assert(sizeof(struct kha_ct_syn_line) == KHA_CT_SYN_WAYS * 8 &&
+		       KHA_CT_SYN_LINES * KHA_CT_SYN_WAYS == KHA_CT_SYN_SLOTS,
+	       "a ct_syn line is KHA_CT_SYN_WAYS __u64 entries");
 
 size_t kha_flows_len(size_t value_size, uint32_t max_entries)
 {
