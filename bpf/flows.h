@@ -257,11 +257,11 @@ __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
 
 	if (!q)
 		return 0;
-	line = (q->home & (KHA_CT_SYN_SLOTS - 1)) / KHA_CT_SYN_WAYS;
+	line = kha_ct_syn_line(q->home);
 	l = bpf_map_lookup_elem(&ct_syn, &line);
 	if (!l)
 		return 0;
-	base = line * KHA_CT_SYN_WAYS;
+	base = kha_ct_syn_probe(q->home, 0);
 	tag = kha_ct_syn_tag(q->home);
 	now = q->now;
 #pragma unroll
@@ -303,11 +303,11 @@ __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
  */
 static __always_inline void ct_syn_touch(__u32 home)
 {
-	__u32 line = (home & (KHA_CT_SYN_SLOTS - 1)) / KHA_CT_SYN_WAYS;
-	__u64 *l = bpf_map_lookup_elem(&ct_syn, &line);
+	__u32 line = kha_ct_syn_line(home);
+	struct kha_ct_syn_line *l = bpf_map_lookup_elem(&ct_syn, &line);
 
 	if (l)
-		(void)*(volatile __u64 *)l;
+		(void)*(volatile __u64 *)&l->e[0];
 }
 
 /* The `snat` slot of the flow kha_ct_syn_search() found. */

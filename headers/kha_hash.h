@@ -130,10 +130,16 @@ static inline __u32 kha_flow_probe(__u32 home, __u32 i)
 	return (home + i) & (KHA_FLOW_SLOTS - 1);
 }
 
+/* The ct_syn line (the map's element) of @home. */
+static inline __u32 kha_ct_syn_line(__u32 home)
+{
+	return (home & (KHA_CT_SYN_SLOTS - 1)) / KHA_CT_SYN_WAYS;
+}
+
 /* Entry @i (< KHA_CT_SYN_WAYS) of the ct_syn line of @home. */
 static inline __u32 kha_ct_syn_probe(__u32 home, __u32 i)
 {
-	return (home & (KHA_CT_SYN_SLOTS - 1) & ~(KHA_CT_SYN_WAYS - 1)) + i;
+	return kha_ct_syn_line(home) * KHA_CT_SYN_WAYS + i;
 }
 
 #endif /* KHA_HASH_H */

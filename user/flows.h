@@ -32,8 +32,9 @@ size_t kha_flows_len(size_t value_size, uint32_t max_entries);
 /*
  * mmap a flow table's map fd read-write, shared. Checks that the map is an
  * mmapable array of @slots values of @value_size bytes (KHA_FLOW_SLOTS, or
- * KHA_CT_SYN_SLOTS for ct_syn: the only shapes the probe arithmetic is
- * valid for): -EPROTO otherwise, or -errno.
+ * KHA_CT_SYN_LINES of struct kha_ct_syn_line for ct_syn, read as
+ * KHA_CT_SYN_SLOTS __u64: the only shapes the probe arithmetic is valid
+ * for): -EPROTO otherwise, or -errno.
  */
 int kha_flows_map(int fd, size_t value_size, uint32_t slots, void **mem,
 		  size_t *len);
