@@ -224,8 +224,8 @@ struct syn_search {
 	__be32 client, vip;
 	__be16 cport, vport;
 	__u32 idx;      /* out: the flow's entry */
-	__u32 cand;     /* out: a free, expired or moved entry; or
-			 * KHA_CT_SYN_SLOTS: none */
+	__u32 cand;     /* out, when not found: a free, expired or moved
+			 * entry; or KHA_CT_SYN_SLOTS: none */
 	__u64 e;        /* out: the flow's entry's value */
 	__u64 cand_old; /* out: the candidate's value */
 };
@@ -248,7 +248,8 @@ static __always_inline void syn_search_of(struct syn_search *q, __be32 client,
 /*
  * Search the ct_syn line of @q->home for @q's flow: 1 when an entry names
  * a `snat` slot that holds exactly that flow (the entry's tag only
- * narrows the search), else 0. A global function: the verifier checks
+ * narrows the search), else 0 and the line's first free, expired or
+ * moved entry in @q->cand. A global function: the verifier checks
  * its eight-way loop once, not at each of its five callers.
  */
 __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
@@ -280,8 +281,6 @@ __attribute__((noinline)) int kha_ct_syn_search(struct syn_search *q)
 					     q->vport)) {
 				q->idx = base + i;
 				q->e = v;
-				q->cand = cand;
-				q->cand_old = cold;
 				return 1;
 			}
 		}

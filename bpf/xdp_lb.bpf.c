@@ -126,15 +126,35 @@ static __always_inline int reply_translate(struct xdp_md *ctx, struct pkt *p,
 	return verdict;
 }
 
+/*
+ * Path 2, once the flow's NAT is known: rewrite client:port -> VIP:vport
+ * to VIP:@sport -> @daddr:@dport and send toward backend @backend_id.
+ */
+static __always_inline int send_remote(struct xdp_md *ctx, struct pkt *p,
+				       __be32 daddr, __be16 sport,
+				       __be16 dport, __u32 backend_id,
+				       __u32 vip_id, int new_flow,
+				       __u64 now_ns)
+{
+	int verdict;
+
+	rewrite_tcp4(p, p->iph->daddr, daddr, sport, dport);
+	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
+							     &backend_id),
+				 now_ns);
+	if (verdict != XDP_DROP)
+		count_packet(p, vip_id, backend_id, new_flow);
+	return verdict;
+}
+
 /* Paths 1+2/4, once the backend is known: rewrite and send. */
 static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 				      struct kha_ct_slot *ct,
 				      const struct kha_backend *be,
 				      int new_flow, __u64 now_ns)
 {
-	__u32 tcpf, be_id, now = flow_ticks(now_ns);
+	__u32 tcpf, now = flow_ticks(now_ns);
 	struct kha_snat_slot *s;
-	int verdict;
 
 	if ((void *)(p->tcp + 1) > p->data_end)
 		return XDP_DROP; /* checked by the parser; for the verifier */
@@ -161,38 +181,9 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
 		kha_count(KHA_R_pass_local_backend);
 		return XDP_PASS;
 	}
-	rewrite_tcp4(p, p->iph->daddr, be->addr.v4, ct->snat_port,
-		     ct->backend_port);
-	be_id = ct->backend_id; /* a map key is 32 bits wide */
-	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
-							     &be_id),
-				 now_ns);
-	if (verdict != XDP_DROP)
-		count_packet(p, ct->vip_id, ct->backend_id, new_flow);
-	return verdict;
-}
-
-/*
- * A new flow's SYN to a remote backend, sent by its fresh `snat` slot @s:
- * what to_backend() does for it, without a conntrack slot to read (the
- * SYN just stamped @s; a clean SYN carries no RST, and one with FIN takes
- * to_backend()).
- */
-static __always_inline int syn_to_backend(struct xdp_md *ctx, struct pkt *p,
-					  const struct kha_snat_slot *s,
-					  const struct kha_backend *be,
-					  __u32 backend_id, __u32 vip_id,
-					  __u64 now_ns)
-{
-	int verdict;
-
-	rewrite_tcp4(p, p->iph->daddr, be->addr.v4, s->port, be->port);
-	verdict = forward_cached(ctx, p, bpf_map_lookup_elem(&nh_backend,
-							     &backend_id),
-				 now_ns);
-	if (verdict != XDP_DROP)
-		count_packet(p, vip_id, backend_id, 1);
-	return verdict;
+	return send_remote(ctx, p, be->addr.v4, ct->snat_port,
+			   ct->backend_port, ct->backend_id, ct->vip_id,
+			   new_flow, now_ns);
 }
 
 /*
@@ -366,9 +357,12 @@ static __always_inline int new_flow(struct xdp_md *ctx, struct pkt *p,
 		s->stamp = 0;
 		return drop(KHA_R_ct_insert_fail);
 	}
+	/* a SYN to a remote backend is sent by its fresh `snat` slot: no
+	 * conntrack slot to fill for to_backend() to read (a clean SYN has no
+	 * RST; one with FIN takes to_backend()) */
 	if (ct == tmp && !(s->flags & KHA_SNAT_F_LOCAL) && !p->tcp->fin)
-		return syn_to_backend(ctx, p, s, be, backend_id, vip->vip_id,
-				      now_ns);
+		return send_remote(ctx, p, be->addr.v4, s->port, be->port,
+				   backend_id, vip->vip_id, 1, now_ns);
 	ct_fill_from_snat(ct, s, sidx, vip->vip_id);
 	if (ct != tmp)
 		ct_syn_note_moved(&ct->key, kha_ct_home(&ct->key), sidx, now);

@@ -231,15 +231,16 @@ int kha_snat_put(struct kha_snat_slot *tab, const struct kha_snat_slot *v)
 }
 
 /*
- * Live at @now for a count: as kha_flow_live(), and also a stamp up to two
- * ticks ahead of @now, which the data plane wrote while we walked (its
- * flows keep stamping; u32 arithmetic would call them long dead).
+ * A stamp up to two ticks ahead of @now, which the data plane wrote while
+ * we walked (its flows keep stamping; u32 arithmetic would call them long
+ * dead): live for a count.
  */
 static bool ahead(uint32_t stamp, uint32_t now)
 {
 	return stamp && stamp - now <= 2;
 }
 
+/* Live at @now for a count: as kha_flow_live(), or ahead(). */
 static bool counted(uint32_t stamp, uint32_t now)
 {
 	return kha_flow_live(stamp, now) || ahead(stamp, now);
